@@ -1,0 +1,54 @@
+"""Who may do what with a task: pure predicates, no I/O.
+
+Jurisdiction rule: a user holding role R at org unit X may see and act on tasks for role R whose
+org unit is X or below X. A task claimed by (or assigned to) someone is theirs alone until
+released. A user named as a candidate user may act wherever the task is.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .directory import covers
+
+ACTIVE = ("open", "claimed")
+
+
+@dataclass(frozen=True)
+class Actor:
+    username: str
+    grants: tuple[tuple[str, str], ...]   # (role code, org path)
+
+
+@dataclass(frozen=True)
+class TaskView:
+    status: str
+    assignee: str | None
+    candidate_roles: tuple[str, ...]
+    candidate_users: tuple[str, ...]
+    org_path: str
+
+
+def is_candidate(actor: Actor, task: TaskView) -> bool:
+    """The task is offered to this actor by name, or by a role they hold over the task's unit."""
+    if actor.username in task.candidate_users:
+        return True
+    return any(role in task.candidate_roles and covers(path, task.org_path)
+               for role, path in actor.grants)
+
+
+def can_see(actor: Actor, task: TaskView) -> bool:
+    return task.assignee == actor.username or is_candidate(actor, task)
+
+
+def can_claim(actor: Actor, task: TaskView) -> bool:
+    return task.status == "open" and is_candidate(actor, task)
+
+
+def can_complete(actor: Actor, task: TaskView) -> bool:
+    if task.status == "claimed":
+        return task.assignee == actor.username
+    return task.status == "open" and is_candidate(actor, task)
+
+
+def can_release(actor: Actor, task: TaskView) -> bool:
+    return task.status == "claimed" and task.assignee == actor.username

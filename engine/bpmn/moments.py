@@ -1,0 +1,130 @@
+"""Turning what analysts write in timers and due dates into instants on the engine clock.
+
+Accepted everywhere a pathway takes a time (`camunda:dueDate`, `camunda:followUpDate`, timer
+`timeDate`/`timeDuration`/`timeCycle`):
+
+* unquoted ISO 8601 literals: `2026-10-09T09:00:00+08:00`, `2026-10-09`, `P2D`, `PT4H`,
+  `R3/PT1H`, `R/2026-10-09T09:00:00+08:00/P1M`;
+* expressions (sandboxed Python) returning an ISO string, a datetime, a date or a timedelta, e.g.
+  `workdays(2)`, `hours(4)`, `due_date`, `"P2D"`.
+
+A date-time without an offset, and a bare date, are read in the deployment time zone. A duration
+counts from the engine clock's now; months and years are calendar months and years.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+
+class MomentError(ValueError):
+    """A timer or due-date value is neither a valid literal nor yields a time."""
+
+
+_DURATION = re.compile(
+    r"^P(?!$)(\d+(?:[.,]\d+)?Y)?(\d+(?:[.,]\d+)?M)?(\d+(?:[.,]\d+)?W)?(\d+(?:[.,]\d+)?D)?"
+    r"(T(?=\d)(\d+(?:[.,]\d+)?H)?(\d+(?:[.,]\d+)?M)?(\d+(?:[.,]\d+)?S)?)?$", re.IGNORECASE)
+_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$",
+    re.IGNORECASE)
+_CYCLE = re.compile(r"^R\d*/", re.IGNORECASE)
+
+
+def is_iso_literal(text: str) -> bool:
+    """True for an unquoted ISO 8601 date-time, date, duration or repeating interval."""
+    text = text.strip()
+    return bool(_DURATION.match(text) or _DATETIME.match(text) or _CYCLE.match(text))
+
+
+def parse_duration(text: str, start: datetime) -> timedelta:
+    """An ISO 8601 duration as a timedelta counted from `start` (calendar months and years)."""
+    if not _DURATION.match(text.strip()):
+        raise MomentError(f"不是 ISO 8601 时长: {text!r} (not an ISO 8601 duration)")
+    parsed = TimerEventDefinition.parse_iso_duration(text.strip().upper())
+    return TimerEventDefinition.get_timedelta_from_start(parsed, start)
+
+
+def parse_instant(text: str, tz: ZoneInfo) -> datetime:
+    """An ISO 8601 date-time or date; no offset means the deployment time zone."""
+    text = text.strip()
+    if not _DATETIME.match(text):
+        raise MomentError(f"不是 ISO 8601 日期时间: {text!r} (not an ISO 8601 date-time)")
+    value = datetime.fromisoformat(text.replace("z", "Z"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(timezone.utc)
+
+
+def to_instant(value, now: datetime, tz: ZoneInfo) -> datetime:
+    """Interpret an evaluated value (string, datetime, date, timedelta) as a UTC instant."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=tz)).astimezone(timezone.utc)
+    if isinstance(value, date):
+        return datetime.combine(value, time(0), tz).astimezone(timezone.utc)
+    if isinstance(value, timedelta):
+        return now + value
+    if isinstance(value, str):
+        text = value.strip()
+        if _DURATION.match(text):
+            return now + parse_duration(text, now)
+        return parse_instant(text, tz)
+    raise MomentError(
+        f"时间表达式的结果不是时间: {value!r} ({type(value).__name__}; expected a date-time or duration)")
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """A repeating interval: how many firings are left (-1 = unbounded), the next one, the step."""
+    remaining: int
+    next_at: datetime
+    step_seconds: float
+
+
+def parse_cycle(text: str, now: datetime, tz: ZoneInfo) -> Cycle:
+    """`R3/PT1H` (first firing one step from now), `R/2026-10-09T09:00/P1M`, `R2/P1D/2026-10-09`."""
+    text = text.strip().upper()
+    if not _CYCLE.match(text):
+        raise MomentError(f"不是 ISO 8601 循环: {text!r} (expected R[n]/...)")
+    parts = text.split("/")
+    count_text = parts[0][1:]
+    remaining = int(count_text) if count_text else -1
+    if len(parts) == 2:
+        step = parse_duration(parts[1], now)
+        return Cycle(remaining, now + step, step.total_seconds())
+    if len(parts) != 3:
+        raise MomentError(f"循环定义的段数不对: {text!r}")
+    first, second = parts[1], parts[2]
+    if _DURATION.match(first):
+        end = parse_instant(second, tz)
+        step = parse_duration(first, end)
+        return Cycle(remaining, end - step, step.total_seconds())
+    start = parse_instant(first, tz)
+    step = parse_duration(second, start)
+    return Cycle(remaining, start, step.total_seconds())
+
+
+Evaluator = Callable[[str], object]
+
+
+def resolve_moment(expression: str, evaluate: Evaluator, now: datetime, tz: ZoneInfo) -> datetime:
+    """The instant an analyst's timer/due-date text means: a literal, or an evaluated expression."""
+    text = (expression or "").strip()
+    if not text:
+        raise MomentError("时间表达式为空 (empty time expression)")
+    if is_iso_literal(text):
+        return to_instant(text, now, tz)
+    return to_instant(evaluate(text), now, tz)
+
+
+def resolve_cycle(expression: str, evaluate: Evaluator, now: datetime, tz: ZoneInfo) -> Cycle:
+    text = (expression or "").strip()
+    if not is_iso_literal(text):
+        text = evaluate(text)
+        if not isinstance(text, str):
+            raise MomentError(f"循环表达式的结果必须是 ISO 8601 字符串: {text!r}")
+    return parse_cycle(text, now, tz)

@@ -1,0 +1,97 @@
+"""Timer event definitions that read the engine clock instead of the wall clock.
+
+SpiffWorkflow's timers call `datetime.now()` and evaluate every value as Python (so `P2D` must be
+quoted). These subclasses take now from the workflow's script engine clock and accept unquoted
+ISO 8601 literals as well as expressions (see `engine.bpmn.moments`). The first evaluation is
+stored in the task's internal data (`event_value`, an ISO instant in UTC) so a timer keeps the
+moment it was armed with, and the runtime can index the instance's next wake-up time.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+)
+from SpiffWorkflow.util.task import TaskState
+
+from .moments import resolve_cycle, resolve_moment
+
+
+def _clock(my_task):
+    return my_task.workflow.script_engine.clock
+
+
+def _evaluator(my_task):
+    engine = my_task.workflow.script_engine
+    return lambda expression: engine.evaluate(my_task, expression)
+
+
+def _arm_once(my_task, expression: str) -> datetime:
+    stored = my_task._get_internal_data("event_value")
+    if stored is None:
+        clock = _clock(my_task)
+        moment = resolve_moment(expression, _evaluator(my_task), clock.now(), clock.tz)
+        stored = moment.isoformat()
+        my_task._set_internal_data(event_value=stored)
+    return datetime.fromisoformat(stored)
+
+
+class ClockTimeDate(TimeDateEventDefinition):
+    """`<timeDate>`: fires at an instant (literal, or expression such as `workdays(2)`)."""
+
+    def has_fired(self, my_task):
+        if _arm_once(my_task, self.expression) <= _clock(my_task).now():
+            my_task._set_internal_data(event_fired=True)
+        return my_task._get_internal_data("event_fired", False)
+
+
+class ClockDuration(DurationTimerEventDefinition):
+    """`<timeDuration>`: fires a duration after it was armed (`P2D`, `PT4H`, `hours(4)`)."""
+
+    def has_fired(self, my_task):
+        if _arm_once(my_task, self.expression) <= _clock(my_task).now():
+            my_task._set_internal_data(event_fired=True)
+        return my_task._get_internal_data("event_fired", False)
+
+
+class ClockCycle(CycleTimerEventDefinition):
+    """`<timeCycle>`: fires repeatedly (`R3/PT1H`, `R/P1M` for a monthly visit)."""
+
+    def cycle_complete(self, my_task):
+        clock = _clock(my_task)
+        value = my_task._get_internal_data("event_value")
+        if value is None:
+            cycle = resolve_cycle(self.expression, _evaluator(my_task), clock.now(), clock.tz)
+            value = {"cycles": cycle.remaining, "next": cycle.next_at.isoformat(),
+                     "duration": cycle.step_seconds}
+        ready = False
+        if value["cycles"] != 0:
+            next_at = datetime.fromisoformat(value["next"])
+            if next_at <= clock.now():
+                value["next"] = (next_at + timedelta(seconds=value["duration"])).isoformat()
+                value["cycles"] -= 1
+                ready = True
+        else:
+            my_task.internal_data.pop("event_value", None)
+            my_task.internal_data["event_fired"] = True
+            return False
+        my_task._set_internal_data(event_value=value)
+        return ready
+
+
+TIMER_CLASSES = (ClockTimeDate, ClockDuration, ClockCycle)
+
+
+def pending_wake_time(my_task) -> datetime | None:
+    """When a waiting timer task next needs attention, from its stored event value."""
+    if not my_task.has_state(TaskState.WAITING):
+        return None
+    value = my_task.internal_data.get("event_value")
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return datetime.fromisoformat(value["next"]) if value.get("cycles", 0) != 0 else None
+    return datetime.fromisoformat(value)

@@ -1,0 +1,1 @@
+"""Running pathway instances: start, complete, claim, release, tick, messages."""

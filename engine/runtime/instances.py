@@ -1,0 +1,233 @@
+"""Loading, advancing and saving one instance inside a unit of work.
+
+`persist` is where a workflow's state becomes rows: the human tasks people see (with grants for
+the inbox), the messages it waits for and the ones it threw, its next wake-up time, its status.
+An error raised by pathway content (a script, a condition, a time expression, routing) becomes the
+instance's error state with what and where, never a crash; `retry` runs it again.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..assignment import AssignmentError
+from ..bpmn.messages import CarePathMessage, correlation_values
+from ..bpmn.moments import MomentError
+from ..bpmn.serializer import STATE_FORMAT
+from ..bpmn.timers import pending_wake_time
+from ..errors import Conflict, NotFound
+from ..pathways import load_specs
+from ..scripting import ScriptError
+from ..store import directory as directory_repo
+from ..store import runtime as repo
+from ..store.models import Instance, Message
+from .routing import Directory, build_human_task
+
+CONTENT_ERRORS = (SpiffWorkflowException, ScriptError, MomentError, AssignmentError)
+
+
+def describe_error(err: Exception, task=None) -> dict:
+    """What went wrong and where, for the instance's error state."""
+    task = getattr(err, "task", None) or task
+    inner = getattr(err, "exception", None) or err.__cause__
+    detail = {
+        "message": str(err.args[0]) if err.args else str(err),
+        "kind": type(inner or err).__name__,
+    }
+    if inner is not None and str(inner) and str(inner) not in detail["message"]:
+        detail["message"] += f": {inner}"
+    if task is not None:
+        detail["element"] = task.task_spec.bpmn_id
+        detail["element_name"] = task.task_spec.bpmn_name
+        line = (getattr(task.task_spec, "extensions", None) or {}).get("line")
+        if line:
+            detail["source_line"] = line
+    for attribute in ("line_number", "error_line"):
+        value = getattr(err, attribute, None)
+        if value:
+            detail["script_line" if attribute == "line_number" else "error_line"] = value
+    return detail
+
+
+def _org_path(session, org_code: str) -> str | None:
+    unit = directory_repo.org_unit(session, org_code)
+    return unit.path if unit is not None else None
+
+
+def new_workflow(ctx, session, version_id: int, org_code: str) -> BpmnWorkflow:
+    spec, subprocess_specs = load_specs(ctx, session, version_id)
+    engine = ctx.script_engine(_org_path(session, org_code))
+    return BpmnWorkflow(spec, subprocess_specs, script_engine=engine)
+
+
+def load(ctx, session, instance_id: int) -> tuple[Instance, BpmnWorkflow]:
+    row = session.get(Instance, instance_id)
+    if row is None:
+        raise NotFound(f"实例 {instance_id} 不存在 (no such instance)")
+    if row.state_format != STATE_FORMAT:
+        raise Conflict(f"实例 {instance_id} 的状态格式 v{row.state_format} 需要迁移")
+    spec, subprocess_specs = load_specs(ctx, session, row.version_id)
+    engine = ctx.script_engine(_org_path(session, row.org_code))
+    workflow = ctx.serializer.state_from_bytes(row.state, spec, subprocess_specs, engine)
+    return row, workflow
+
+
+def advance(workflow: BpmnWorkflow) -> dict | None:
+    """Run engine steps until only people, timers or messages are awaited."""
+    try:
+        workflow.do_engine_steps()
+    except CONTENT_ERRORS as err:
+        return describe_error(err)
+    return None
+
+
+def error_tasks(workflow: BpmnWorkflow) -> list:
+    return workflow.get_tasks(state=TaskState.ERROR)
+
+
+def _correlation_key(values: list) -> str:
+    return json.dumps(values, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _waits(workflow: BpmnWorkflow) -> list[tuple[str, str, str]]:
+    waits = []
+    for task in list(workflow.event_manager.tasks.values()):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if not isinstance(definition, CarePathMessage) or not task.has_state(TaskState.WAITING):
+            continue
+        props = sorted({p.name: p for p in definition.correlation_properties}.values(),
+                       key=lambda p: p.name)
+        known = correlation_values(task.workflow.correlations)
+        values = []
+        for prop in props:
+            if prop.name in known:
+                values.append(known[prop.name])
+                continue
+            try:
+                values.append(task.workflow.script_engine.environment.evaluate(
+                    prop.retrieval_expression, task.data))
+            except (SpiffWorkflowException, ScriptError, NameError, KeyError, TypeError):
+                values.append(None)
+        waits.append((definition.name, ",".join(p.name for p in props), _correlation_key(values)))
+    return waits
+
+
+def message_key(message: Message, properties: str) -> str:
+    names = [p for p in properties.split(",") if p]
+    return _correlation_key([(message.correlation or {}).get(name) for name in names])
+
+
+def thrown_correlation(workflow: BpmnWorkflow, event) -> dict:
+    """{property: value} a thrown message carries, from its correlation properties evaluated on
+    its payload (whether or not the BPMN declares correlation keys)."""
+    values = correlation_values(event.correlations)
+    environment = workflow.script_engine.environment
+    for prop in event.event_definition.correlation_properties:
+        if prop.name in values:
+            continue
+        try:
+            values[prop.name] = environment.evaluate(prop.retrieval_expression, dict(event.payload or {}))
+        except (SpiffWorkflowException, ScriptError, NameError, KeyError, TypeError):
+            values[prop.name] = None
+    return json.loads(json.dumps(values, default=str))
+
+
+def sync_tasks(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str | None) -> dict | None:
+    now = ctx.clock.now()
+    ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+    for existing in repo.active_tasks_of_instance(session, row.id):
+        if existing.spiff_task_id not in ready:
+            repo.set_task_status(session, existing.id, repo.ACTIVE, status="cancelled", completed_at=now)
+            repo.drop_grants(session, existing.id)
+            repo.record_event(session, now, "task_cancelled", row.id, existing.id, actor,
+                              element=existing.element)
+        else:
+            del ready[existing.spiff_task_id]
+    directory = Directory(session)
+    for task in ready.values():
+        try:
+            human = build_human_task(task, row, directory, ctx.clock)
+        except CONTENT_ERRORS as err:
+            return describe_error(err, task)
+        session.add(human)
+        session.flush()
+        repo.add_grants(session, human)
+        repo.record_event(session, now, "task_created", row.id, human.id, actor, element=human.element,
+                          role=human.role_code, org=human.org_code,
+                          due_at=human.due_at.isoformat() if human.due_at else None)
+    return None
+
+
+def persist(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str | None = None,
+            error: dict | None = None) -> None:
+    """Write the workflow's state and everything derived from it; fail with Conflict if another
+    writer saved this instance since it was loaded."""
+    now = ctx.clock.now()
+    if error is None:
+        error = sync_tasks(ctx, session, row, workflow, actor)
+    new_waits = repo.replace_waits(session, row.id, _waits(workflow), now)
+    repo.flag_pending_messages(session, new_waits)
+    for event in workflow.get_events():
+        if isinstance(event.event_definition, CarePathMessage):
+            session.add(Message(
+                name=event.event_definition.name, correlation=thrown_correlation(workflow, event),
+                payload=json.loads(json.dumps(event.payload, default=str)),
+                sender_instance_id=row.id, org_code=row.org_code, status="pending",
+                needs_attempt=True, created_at=now))
+            repo.record_event(session, now, "message_thrown", row.id, actor=actor,
+                              message=event.event_definition.name)
+    wakes = [w for w in (pending_wake_time(t) for t in workflow.event_manager.tasks.values()) if w]
+    previous = row.status
+    if error is not None:
+        row.status, row.error = "error", {**error, "at": now.isoformat()}
+        repo.record_event(session, now, "instance_error", row.id, actor=actor, error=error)
+    elif workflow.is_completed():
+        row.status, row.error, row.ended_at = "completed", None, now
+        if previous != "completed":
+            repo.record_event(session, now, "instance_completed", row.id, actor=actor)
+    else:
+        row.status, row.error = "running", None
+    row.wake_at = min(wakes) if wakes and row.status == "running" else None
+    row.state = ctx.serializer.state_to_bytes(workflow)
+    row.state_format = STATE_FORMAT
+    row.updated_at = now
+    flag_modified(row, "state")   # always write, so the version check always runs
+    instance_id = row.id
+    try:
+        session.flush()
+    except StaleDataError as err:
+        raise Conflict(f"实例 {instance_id} 已被其他操作修改，请刷新后重试 (instance changed concurrently)") from err
+
+
+def find_task(workflow: BpmnWorkflow, spiff_task_id: str):
+    return workflow.get_task_from_id(UUID(spiff_task_id))
+
+
+def arm_and_fire(workflow: BpmnWorkflow, now: datetime, max_rounds: int = 100) -> tuple[list[str], dict | None]:
+    """Fire every timer due at `now`, catching up on repeated cycles; the elements fired."""
+    fired: list[str] = []
+    for _ in range(max_rounds):
+        due = {t.id: (t, pending_wake_time(t)) for t in list(workflow.event_manager.tasks.values())}
+        due = {key: (t, at) for key, (t, at) in due.items() if at is not None and at <= now}
+        if not due:
+            break
+        try:
+            workflow.refresh_timers()
+        except CONTENT_ERRORS as err:
+            return fired, describe_error(err)
+        moved = [t.task_spec.bpmn_id for t, at in due.values()
+                 if not t.has_state(TaskState.WAITING) or pending_wake_time(t) != at]
+        if not moved:
+            break
+        fired += moved
+        error = advance(workflow)
+        if error is not None:
+            return fired, error
+    return fired, None

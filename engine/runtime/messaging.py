@@ -1,0 +1,113 @@
+"""Delivering messages between instances.
+
+SpiffWorkflow only delivers a message inside the instance that threw it. CarePath stores every
+message that leaves an instance and delivers it:
+1. to the longest-waiting instance whose catcher waits for that message name with matching
+   correlation values (an indexed lookup; see `instances._waits`);
+2. else, if a deployed pathway starts with that message, to a new instance of it (in the sender's
+   org unit, or the payload's `org` when it names one);
+3. else it stays pending, and is tried again as soon as some instance starts waiting for it.
+Each delivery is one unit of work: the message row and the receiving instance change together.
+"""
+from __future__ import annotations
+
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from ..bpmn.messages import CarePathMessage
+from ..errors import Conflict
+from ..store import directory as directory_repo
+from ..store import runtime as repo
+from ..store.models import Message
+from . import instances
+
+
+def _catchers(workflow, name: str, start: bool):
+    for task in list(workflow.event_manager.tasks.values()):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if isinstance(definition, CarePathMessage) and definition.name == name \
+                and task.has_state(TaskState.WAITING) \
+                and isinstance(task.task_spec, StartEvent) == start:
+            yield task
+
+
+def deliver_into(workflow, message: Message, start: bool = False) -> dict | None:
+    """Hand a stored message to a waiting catcher of this workflow and run on."""
+    catcher = next(_catchers(workflow, message.name, start), None)
+    if catcher is None:
+        raise WorkflowException(f"实例没有在等待消息 {message.name}")
+    # CarePath already matched correlation values; hand SpiffWorkflow the catcher's own keys so
+    # its check agrees.
+    event = BpmnEvent(catcher.task_spec.event_definition, payload=message.payload,
+                      correlations=dict(catcher.workflow.correlations))
+    try:
+        workflow.send_event(event)
+    except instances.CONTENT_ERRORS as err:
+        return instances.describe_error(err, catcher)
+    return instances.advance(workflow)
+
+
+def _target(session, message: Message) -> int | None:
+    exclude: set[int] = set()
+    for props in repo.wait_property_sets(session, message.name):
+        found = repo.find_waiting_instance(session, message.name, props,
+                                           instances.message_key(message, props), exclude)
+        if found is not None:
+            return found
+    return None
+
+
+def _deliver_one(ctx, message_id: int) -> bool:
+    with ctx.db.unit_of_work() as session:
+        message = session.get(Message, message_id, with_for_update=True)
+        if message is None or message.status != "pending":
+            return False
+        now = ctx.clock.now()
+        target = _target(session, message)
+        if target is not None:
+            row, workflow = instances.load(ctx, session, target)
+            error = deliver_into(workflow, message)
+            instances.persist(ctx, session, row, workflow, None, error)
+        else:
+            starters = repo.message_start_processes(session, message.name)
+            if not starters:
+                message.needs_attempt = False
+                return False
+            org = message.org_code
+            payload_org = message.payload.get("org") if isinstance(message.payload, dict) else None
+            if payload_org and directory_repo.org_unit(session, str(payload_org)) is not None:
+                org = str(payload_org)
+            from .services import create_instance
+            row = create_instance(ctx, session, starters[0], org, {}, None, message=message,
+                                  parent_instance_id=message.sender_instance_id)
+            target = row.id
+        message.status, message.delivered_at, message.delivered_to = "delivered", now, target
+        message.needs_attempt = False
+        repo.record_event(session, now, "message_delivered", target, message=message.name,
+                          message_id=message.id, sender=message.sender_instance_id)
+        return True
+
+
+def dispatch_messages(ctx, limit: int = 1000) -> int:
+    """Deliver what can be delivered now; returns how many messages were delivered."""
+    delivered = 0
+    for _round in range(limit):
+        with ctx.db.unit_of_work() as session:
+            batch = repo.messages_to_attempt(session, 100)
+        if not batch:
+            break
+        progressed = False
+        for message_id in batch:
+            for _attempt in range(3):
+                try:
+                    if _deliver_one(ctx, message_id):
+                        delivered += 1
+                        progressed = True
+                    break
+                except Conflict:
+                    continue
+        if not progressed:
+            break
+    return delivered

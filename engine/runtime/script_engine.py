@@ -1,0 +1,31 @@
+"""The script engine an instance runs with: sandboxed, on the engine clock, with time helpers.
+
+Helpers available in every script, condition and time expression:
+* `now()` — the engine clock's now (aware, deployment time zone);
+* `days(n)`, `hours(n)` — now plus n calendar days / elapsed hours;
+* `workdays(n)` — the close of the n-th Chinese working day after today, on the calendar of the
+  instance's org unit (engine.calendar).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ..calendar import Calendar
+from ..clock import Clock
+from ..scripting import SandboxEnvironment, SandboxLimits, SandboxScriptEngine
+
+
+class PathwayScriptEngine(SandboxScriptEngine):
+    """One per loaded instance: it knows the clock and the calendar of the instance's unit."""
+
+    def __init__(self, clock: Clock, calendar: Calendar, time_limit: float = 1.0):
+        self.clock = clock
+        self.tz = clock.tz
+        self.calendar = calendar
+        helpers = {
+            "now": lambda: clock.local(),
+            "days": lambda n: clock.local() + timedelta(days=n),
+            "hours": lambda n: clock.local() + timedelta(hours=n),
+            "workdays": lambda n: calendar.add_workdays(clock.local(), n).at,
+        }
+        super().__init__(environment=SandboxEnvironment(helpers, SandboxLimits(timeout=time_limit)))

@@ -1,0 +1,292 @@
+"""What users and the scheduler do to instances. One unit of work per call; every state change
+goes through a named transition that checks permission and records an event."""
+from __future__ import annotations
+
+import json
+import keyword
+from dataclasses import dataclass
+
+from SpiffWorkflow.util.task import TaskState
+
+from ..access import Actor, TaskView, can_claim, can_complete, can_release, is_candidate
+from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, TaskNotOpen
+from ..pathways import latest_version_or_fail
+from ..store import directory as directory_repo
+from ..store import runtime as repo
+from ..store.models import HumanTask, Instance
+from . import instances
+
+MAX_DATA_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Outcome:
+    instance: int
+    status: str
+    error: dict | None
+    tasks: list[dict]
+
+
+def task_dict(task: HumanTask) -> dict:
+    return {
+        "id": task.id, "instance": task.instance_id, "name": task.name, "element": task.element,
+        "process": task.process_id, "role": task.role_code, "org": task.org_code,
+        "status": task.status, "assignee": task.assignee, "form_key": task.form_key,
+        "due_at": task.due_at, "follow_up_at": task.follow_up_at,
+        "candidate_roles": list(task.candidate_roles or []),
+        "candidate_users": list(task.candidate_users or []),
+        "created_at": task.created_at, "completed_at": task.completed_at,
+        "completed_by": task.completed_by,
+    }
+
+
+def _outcome(session, row: Instance) -> Outcome:
+    tasks = [task_dict(t) for t in repo.active_tasks_of_instance(session, row.id)]
+    return Outcome(row.id, row.status, row.error, tasks)
+
+
+def check_data(data) -> dict:
+    """Task/start data: a JSON object of plain variable names, of bounded size."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInput("数据必须是 JSON 对象 (data must be a JSON object)")
+    size = len(json.dumps(data, ensure_ascii=False, default=str).encode())
+    if size > MAX_DATA_BYTES:
+        raise InvalidInput(f"数据过大: {size} 字节，上限 {MAX_DATA_BYTES} 字节")
+    for key in data:
+        if not isinstance(key, str) or not key.isidentifier() or keyword.iskeyword(key) \
+                or key.startswith("_"):
+            raise InvalidInput(f"变量名无效: {key!r} (variable names are identifiers, not starting with _)")
+    return data
+
+
+def actor_for(session, username: str) -> Actor:
+    user = directory_repo.get_user(session, username)
+    if user is None or not user.active:
+        raise PermissionDenied(f"用户 {username} 不存在或已停用")
+    return Actor(username, tuple(directory_repo.user_grants(session, username)))
+
+
+def view_of(task: HumanTask) -> TaskView:
+    return TaskView(task.status, task.assignee, tuple(task.candidate_roles or ()),
+                    tuple(task.candidate_users or ()), task.org_path)
+
+
+def _not_open_message(task: HumanTask) -> str:
+    if task.status == "completed":
+        return f"任务 {task.id} 已由 {task.completed_by} 完成 (task already completed)"
+    if task.status == "cancelled":
+        return f"任务 {task.id} 已取消 (task cancelled: the pathway moved on)"
+    return f"任务 {task.id} 状态为 {task.status}"
+
+
+# --- instances ---------------------------------------------------------------------------------
+
+def start_instance(ctx, process_id: str, org: str, data: dict | None = None,
+                   actor: str | None = None) -> Outcome:
+    data = check_data(data)
+    from .messaging import dispatch_messages
+    with ctx.db.unit_of_work() as session:
+        row = create_instance(ctx, session, process_id, org, data, actor)
+        outcome = _outcome(session, row)
+    dispatch_messages(ctx)
+    return outcome
+
+
+def create_instance(ctx, session, process_id: str, org: str, data: dict, actor: str | None,
+                    message=None, parent_instance_id: int | None = None) -> Instance:
+    version = latest_version_or_fail(session, process_id)
+    if directory_repo.org_unit(session, org) is None:
+        raise NotFound(f"机构 {org} 不存在 (unknown org unit)")
+    now = ctx.clock.now()
+    workflow = instances.new_workflow(ctx, session, version.id, org)
+    workflow.task_tree.data.update(data)
+    for task in workflow.get_tasks(state=TaskState.READY):
+        task.data.update(data)
+    row = Instance(version_id=version.id, process_id=process_id, org_code=org, status="running",
+                   state=b"", state_format=0, started_at=now, updated_at=now,
+                   parent_instance_id=parent_instance_id)
+    session.add(row)
+    session.flush()
+    repo.record_event(session, now, "instance_started", row.id, actor=actor, process_id=process_id,
+                      version=version.version, org=org,
+                      message=message.name if message is not None else None)
+    error = instances.advance(workflow)
+    if error is None and message is not None:
+        from .messaging import deliver_into
+        error = deliver_into(workflow, message, start=True)
+    instances.persist(ctx, session, row, workflow, actor, error)
+    return row
+
+
+def retry_instance(ctx, instance_id: int, actor: str | None = None) -> Outcome:
+    """Run an instance in error again (after the pathway, data or directory was fixed)."""
+    from .messaging import dispatch_messages
+    with ctx.db.unit_of_work() as session:
+        row, workflow = instances.load(ctx, session, instance_id)
+        if row.status != "error":
+            raise Conflict(f"实例 {instance_id} 不在错误状态 (status {row.status})")
+        for task in instances.error_tasks(workflow):
+            task._set_state(TaskState.READY)
+        repo.record_event(session, ctx.clock.now(), "instance_retried", row.id, actor=actor)
+        instances.persist(ctx, session, row, workflow, actor, instances.advance(workflow))
+        outcome = _outcome(session, row)
+    dispatch_messages(ctx)
+    return outcome
+
+
+# --- human tasks -------------------------------------------------------------------------------
+
+def _task_for(session, task_id: int) -> HumanTask:
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound(f"任务 {task_id} 不存在 (no such task)")
+    return task
+
+
+def claim(ctx, task_id: int, username: str) -> dict:
+    with ctx.db.unit_of_work() as session:
+        task = _task_for(session, task_id)
+        actor = actor_for(session, username)
+        if task.status not in repo.ACTIVE:
+            raise TaskNotOpen(_not_open_message(task))
+        if task.status == "claimed":
+            if task.assignee == username:
+                return task_dict(task)
+            if is_candidate(actor, view_of(task)):
+                raise TaskNotOpen(f"任务 {task_id} 已被 {task.assignee} 认领 (already claimed)")
+        if not can_claim(actor, view_of(task)):
+            raise PermissionDenied(f"用户 {username} 无权处理任务 {task_id}（角色或辖区不符）")
+        if not repo.set_task_status(session, task.id, ("open",), status="claimed", assignee=username):
+            raise Conflict(f"任务 {task_id} 刚被其他人认领 (claimed concurrently)")
+        repo.record_event(session, ctx.clock.now(), "task_claimed", task.instance_id, task.id, username)
+        session.refresh(task)
+        return task_dict(task)
+
+
+def release(ctx, task_id: int, username: str) -> dict:
+    with ctx.db.unit_of_work() as session:
+        task = _task_for(session, task_id)
+        actor = actor_for(session, username)
+        if task.status not in repo.ACTIVE:
+            raise TaskNotOpen(_not_open_message(task))
+        if not can_release(actor, view_of(task)):
+            raise PermissionDenied(f"只有认领人可以退回任务 {task_id}（当前认领人: {task.assignee or '无'}）")
+        if not (task.candidate_roles or task.candidate_users):
+            raise Conflict(f"任务 {task_id} 是直接指派给 {username} 的，没有其他候选人，不能退回")
+        if not repo.set_task_status(session, task.id, ("claimed",), status="open", assignee=None):
+            raise Conflict(f"任务 {task_id} 状态已变化 (changed concurrently)")
+        repo.drop_grants(session, task.id)
+        session.refresh(task)
+        repo.add_grants(session, task)
+        repo.record_event(session, ctx.clock.now(), "task_released", task.instance_id, task.id, username)
+        return task_dict(task)
+
+
+def complete(ctx, task_id: int, username: str, data: dict | None = None) -> Outcome:
+    """Complete a task with the user's data and run the pathway on to its next wait.
+
+    Exactly one of two concurrent completions succeeds: the task row moves only from an active
+    status, and the instance row is written only if nobody saved it since it was loaded."""
+    data = check_data(data)
+    from .messaging import dispatch_messages
+    with ctx.db.unit_of_work() as session:
+        task = _task_for(session, task_id)
+        actor = actor_for(session, username)
+        if task.status not in repo.ACTIVE:
+            raise TaskNotOpen(_not_open_message(task))
+        if not can_complete(actor, view_of(task)):
+            if task.status == "claimed":
+                raise PermissionDenied(f"任务 {task_id} 已被 {task.assignee} 认领，只有认领人可以完成")
+            raise PermissionDenied(f"用户 {username} 无权处理任务 {task_id}（角色或辖区不符）")
+        row, workflow = instances.load(ctx, session, task.instance_id)
+        spiff_task = instances.find_task(workflow, task.spiff_task_id)
+        if spiff_task is None or not spiff_task.has_state(TaskState.READY):
+            session.refresh(task)   # someone finished it between our two reads: say who
+            if task.status not in repo.ACTIVE:
+                raise TaskNotOpen(_not_open_message(task))
+            raise TaskNotOpen(f"任务 {task_id} 在流程中已不再等待处理 (no longer waiting)")
+        now = ctx.clock.now()
+        if not repo.set_task_status(session, task.id, repo.ACTIVE, status="completed",
+                                    completed_at=now, completed_by=username, assignee=username):
+            raise Conflict(f"任务 {task_id} 刚被其他人处理 (completed concurrently)")
+        repo.drop_grants(session, task.id)
+        spiff_task.set_data(**data)
+        error = None
+        try:
+            spiff_task.run()
+        except instances.CONTENT_ERRORS as err:
+            error = instances.describe_error(err, spiff_task)
+        repo.record_event(session, now, "task_completed", row.id, task.id, username,
+                          element=task.element, on_time=(task.due_at is None or now <= task.due_at),
+                          fields=sorted(data))
+        if error is None:
+            error = instances.advance(workflow)
+        instances.persist(ctx, session, row, workflow, username, error)
+        outcome = _outcome(session, row)
+    dispatch_messages(ctx)
+    return outcome
+
+
+def tasks_for_user(ctx, username: str, **filters) -> list[dict]:
+    with ctx.db.unit_of_work() as session:
+        actor = actor_for(session, username)
+        return [task_dict(t) for t in repo.inbox(session, username, list(actor.grants), **filters)]
+
+
+def list_tasks(ctx, role: str | None = None, org: str | None = None, instance_id: int | None = None,
+               status: str = "open") -> list[dict]:
+    statuses = {"open": repo.ACTIVE, "completed": ("completed",), "all": None}[status]
+    with ctx.db.unit_of_work() as session:
+        org_path = None
+        if org:
+            unit = directory_repo.org_unit(session, org)
+            if unit is None:
+                raise NotFound(f"机构 {org} 不存在")
+            org_path = unit.path
+        return [task_dict(t) for t in repo.list_tasks(session, role=role, org_path=org_path,
+                                                      instance_id=instance_id, statuses=statuses)]
+
+
+# --- the sweep ---------------------------------------------------------------------------------
+
+def tick(ctx, batch: int = 200) -> dict:
+    """Fire due timers and deliver pending messages. Idempotent at a given now; finds due work
+    through the wake_at index, so its cost follows what is due, not what is active."""
+    from .messaging import dispatch_messages
+    now = ctx.clock.now()
+    fired_total, touched, conflicts = 0, [], 0
+    done: set[int] = set()
+    while True:
+        with ctx.db.unit_of_work() as session:
+            due = [i for i in repo.due_instance_ids(session, now, batch) if i not in done]
+        if not due:
+            break
+        for instance_id in due:
+            done.add(instance_id)
+            for _attempt in range(3):
+                try:
+                    fired = _fire_instance(ctx, instance_id, now)
+                except Conflict:
+                    conflicts += 1
+                    continue
+                if fired:
+                    fired_total += len(fired)
+                    touched.append(instance_id)
+                break
+    delivered = dispatch_messages(ctx)
+    return {"now": now, "timers_fired": fired_total, "instances": touched,
+            "messages_delivered": delivered, "conflicts_retried": conflicts}
+
+
+def _fire_instance(ctx, instance_id: int, now) -> list[str]:
+    with ctx.db.unit_of_work() as session:
+        row, workflow = instances.load(ctx, session, instance_id)
+        if row.status != "running" or row.wake_at is None or row.wake_at > now:
+            return []
+        fired, error = instances.arm_and_fire(workflow, now)
+        for element in fired:
+            repo.record_event(session, now, "timer_fired", row.id, element=element)
+        instances.persist(ctx, session, row, workflow, None, error)
+        return fired

@@ -1,0 +1,92 @@
+"""The one place that reads the environment.
+
+Every value is parsed with its type and a bad value fails loudly with the variable's name, so a
+typo in a deployment never turns into a silent default.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from datetime import datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value CarePath cannot use."""
+
+
+DEFAULT_DATABASE_URL = "sqlite:///carepath.sqlite"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    timezone: ZoneInfo = ZoneInfo("Asia/Shanghai")
+    now: datetime | None = None
+    script_time_limit: float = 1.0
+    max_bpmn_bytes: int = 5 * 1024 * 1024
+    redis_url: str | None = None
+    workday_close: time = time(18, 0)
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+def parse_instant(text: str, tz: ZoneInfo, what: str = "time") -> datetime:
+    """Parse an ISO 8601 instant; a value without an offset is read in the deployment time zone."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError as err:
+        raise SettingsError(f"{what}: not an ISO 8601 date-time: {text!r}") from err
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError as err:
+        raise SettingsError(f"{name}: expected a number, got {raw!r}") from err
+    if value <= 0:
+        raise SettingsError(f"{name}: must be positive, got {raw!r}")
+    return value
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError as err:
+        raise SettingsError(f"{name}: expected an integer, got {raw!r}") from err
+    if value <= 0:
+        raise SettingsError(f"{name}: must be positive, got {raw!r}")
+    return value
+
+
+def _clock_time(name: str, raw: str) -> time:
+    try:
+        return time.fromisoformat(raw)
+    except ValueError as err:
+        raise SettingsError(f"{name}: expected HH:MM, got {raw!r}") from err
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read CAREPATH_* variables into a Settings value."""
+    env = os.environ if environ is None else environ
+    tz_name = env.get("CAREPATH_TZ", "Asia/Shanghai")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise SettingsError(f"CAREPATH_TZ: unknown time zone {tz_name!r}") from err
+    now_raw = env.get("CAREPATH_NOW")
+    return Settings(
+        database_url=env.get("CAREPATH_DATABASE_URL", DEFAULT_DATABASE_URL),
+        timezone=tz,
+        now=parse_instant(now_raw, tz, "CAREPATH_NOW") if now_raw else None,
+        script_time_limit=_positive_float(
+            "CAREPATH_SCRIPT_TIME_LIMIT", env.get("CAREPATH_SCRIPT_TIME_LIMIT", "1.0")),
+        max_bpmn_bytes=_positive_int(
+            "CAREPATH_MAX_BPMN_BYTES", env.get("CAREPATH_MAX_BPMN_BYTES", str(5 * 1024 * 1024))),
+        redis_url=env.get("CAREPATH_REDIS_URL") or None,
+        workday_close=_clock_time("CAREPATH_WORKDAY_CLOSE", env.get("CAREPATH_WORKDAY_CLOSE", "18:00")),
+    )

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, queries and schema management. The only place SQL lives."""

@@ -1,0 +1,88 @@
+"""Connecting to the database and creating the schema."""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .models import SCHEMA_VERSION, Base, SchemaInfo
+
+_APPEND_ONLY_SQLITE = [
+    "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events "
+    "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events "
+    "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
+]
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    """An engine plus a session factory for one database URL."""
+
+    def __init__(self, url: str):
+        self.url = url
+        kwargs = {"future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def sqlite_file_missing(self) -> bool:
+        """True for a SQLite URL whose file does not exist yet (so reading would create it)."""
+        database = self.engine.url.database
+        return self.dialect == "sqlite" and bool(database) and database != ":memory:" \
+            and not os.path.exists(database)
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """One transaction: commit on success, roll back on any error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def create_schema(self) -> int:
+        """Create missing tables and record the schema version; safe to run again."""
+        Base.metadata.create_all(self.engine)
+        with self.unit_of_work() as session:
+            if self.dialect == "sqlite":
+                for statement in _APPEND_ONLY_SQLITE:
+                    session.connection().exec_driver_sql(statement)
+            info = session.scalar(select(SchemaInfo))
+            if info is None:
+                session.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
+            elif info.version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"database schema v{info.version} is newer than this CarePath (v{SCHEMA_VERSION})")
+            else:
+                info.version = SCHEMA_VERSION
+        return SCHEMA_VERSION
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,74 @@
+"""SQL for the directory: org units, roles, users, memberships."""
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from .models import Membership, OrgUnit, Role, User
+
+
+def upsert_role(session: Session, code: str, name: str) -> None:
+    role = session.get(Role, code)
+    if role is None:
+        session.add(Role(code=code, name=name))
+    else:
+        role.name = name
+
+
+def upsert_org_unit(session: Session, code: str, name: str, level: str,
+                    parent_code: str | None, path: str) -> None:
+    unit = session.get(OrgUnit, code)
+    if unit is None:
+        session.add(OrgUnit(code=code, name=name, level=level, parent_code=parent_code, path=path))
+    else:
+        unit.name, unit.level, unit.parent_code, unit.path = name, level, parent_code, path
+    session.flush()
+
+
+def get_user(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))
+
+
+def upsert_user(session: Session, username: str, name: str, password_hash: str | None,
+                active: bool = True) -> User:
+    user = get_user(session, username)
+    if user is None:
+        user = User(username=username, name=name, password_hash=password_hash or "!", active=active)
+        session.add(user)
+    else:
+        user.name, user.active = name, active
+        if password_hash is not None:
+            user.password_hash = password_hash
+    session.flush()
+    return user
+
+
+def replace_memberships(session: Session, user: User, pairs: list[tuple[str, str]]) -> None:
+    session.execute(delete(Membership).where(Membership.user_id == user.id))
+    for role_code, org_code in sorted(set(pairs)):
+        session.add(Membership(user_id=user.id, role_code=role_code, org_code=org_code))
+
+
+def org_unit(session: Session, code: str) -> OrgUnit | None:
+    return session.get(OrgUnit, code)
+
+
+def org_units_by_code(session: Session, codes) -> dict[str, OrgUnit]:
+    codes = list(set(codes))
+    if not codes:
+        return {}
+    return {u.code: u for u in session.scalars(select(OrgUnit).where(OrgUnit.code.in_(codes)))}
+
+
+def all_roles(session: Session) -> list[Role]:
+    return list(session.scalars(select(Role).order_by(Role.code)))
+
+
+def user_grants(session: Session, username: str) -> list[tuple[str, str]]:
+    """(role code, org path) for each membership of an active user."""
+    rows = session.execute(
+        select(Membership.role_code, OrgUnit.path)
+        .join(User, User.id == Membership.user_id)
+        .join(OrgUnit, OrgUnit.code == Membership.org_code)
+        .where(User.username == username, User.active.is_(True)))
+    return [(role, path) for role, path in rows]

@@ -1,0 +1,211 @@
+"""Tables. Reads (inbox, queues, lists) come from these rows, never from deserialized workflows."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .types import UTCDateTime
+
+SCHEMA_VERSION = 1
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SchemaInfo(Base):
+    __tablename__ = "schema_info"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+# --- directory -------------------------------------------------------------------------------
+
+class OrgUnit(Base):
+    """A node of the province → city → county → township → village tree.
+
+    `path` is the chain of codes from the root, `/510000/510700/510781/`, so "X or below X" is a
+    prefix match served by an index.
+    """
+    __tablename__ = "org_units"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(16))
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("org_units.code"), index=True)
+    path: Mapped[str] = mapped_column(String(400), index=True)
+
+
+class Role(Base):
+    __tablename__ = "roles"
+    code: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Membership(Base):
+    """A user holds a role at an org unit (and so over everything below it)."""
+    __tablename__ = "memberships"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    role_code: Mapped[str] = mapped_column(ForeignKey("roles.code"))
+    org_code: Mapped[str] = mapped_column(ForeignKey("org_units.code"))
+    __table_args__ = (UniqueConstraint("user_id", "role_code", "org_code"),)
+
+
+# --- pathways ----------------------------------------------------------------------------------
+
+class BpmnSource(Base):
+    """A deployed file's bytes, stored once however many processes or versions refer to it."""
+    __tablename__ = "bpmn_sources"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(400))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PathwayVersion(Base):
+    """An immutable deployed version of one executable process; its spec is serialized once."""
+    __tablename__ = "pathway_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(400))
+    source_sha256: Mapped[str] = mapped_column(ForeignKey("bpmn_sources.sha256"))
+    spec_json: Mapped[str] = mapped_column(Text)
+    message_starts: Mapped[list] = mapped_column(JSON, default=list)
+    depends_on: Mapped[dict] = mapped_column(JSON, default=dict)
+    comment: Mapped[str | None] = mapped_column(Text)
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deployed_by: Mapped[str | None] = mapped_column(String(100))
+    __table_args__ = (UniqueConstraint("process_id", "version"),)
+
+
+# --- runtime -----------------------------------------------------------------------------------
+
+class Instance(Base):
+    """A running pathway. `state` is the compressed workflow without its spec; `lock_version`
+    makes concurrent writers fail instead of overwriting each other; `wake_at` is the earliest
+    pending timer so a sweep finds due instances by index."""
+    __tablename__ = "instances"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("pathway_versions.id"), index=True)
+    process_id: Mapped[str] = mapped_column(String(200), index=True)
+    org_code: Mapped[str] = mapped_column(ForeignKey("org_units.code"), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[bytes] = mapped_column(LargeBinary)
+    state_format: Mapped[int] = mapped_column(Integer)
+    lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    wake_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    error: Mapped[dict | None] = mapped_column(JSON)
+    parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class HumanTask(Base):
+    """A user task as people see it: who may act, where, until when. Denormalized for inboxes."""
+    __tablename__ = "human_tasks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    spiff_task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    element: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(400))
+    process_id: Mapped[str] = mapped_column(String(200))
+    role_code: Mapped[str | None] = mapped_column(String(100))
+    org_code: Mapped[str] = mapped_column(String(32))
+    org_path: Mapped[str] = mapped_column(String(400))
+    status: Mapped[str] = mapped_column(String(16))
+    assignee: Mapped[str | None] = mapped_column(String(100), index=True)
+    candidate_users: Mapped[list] = mapped_column(JSON, default=list)
+    candidate_roles: Mapped[list] = mapped_column(JSON, default=list)
+    form_key: Mapped[str | None] = mapped_column(String(400))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_by: Mapped[str | None] = mapped_column(String(100))
+    __table_args__ = (
+        Index("ix_human_tasks_status_due", "status", "due_at"),
+        Index("ix_human_tasks_instance_status", "instance_id", "status"),
+    )
+
+
+class TaskGrant(Base):
+    """Who may take an active task: one row per candidate role (with the org path it applies
+    to) or candidate user. Rows exist only while the task is active, so an inbox query touches
+    only live work."""
+    __tablename__ = "task_grants"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("human_tasks.id"), index=True)
+    role_code: Mapped[str | None] = mapped_column(String(100))
+    org_path: Mapped[str | None] = mapped_column(String(400))
+    username: Mapped[str | None] = mapped_column(String(100))
+    __table_args__ = (
+        Index("ix_task_grants_role_path", "role_code", "org_path"),
+        Index("ix_task_grants_username", "username"),
+    )
+
+
+class Message(Base):
+    """A thrown message not consumed inside its own instance: kept until a catcher takes it."""
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    correlation: Mapped[dict] = mapped_column(JSON, default=dict)
+    payload: Mapped[dict | list | str | int | float | None] = mapped_column(JSON)
+    sender_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
+    org_code: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    needs_attempt: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_to: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
+    __table_args__ = (
+        Index("ix_messages_status_name", "status", "name"),
+        Index("ix_messages_attempt", "needs_attempt", "status"),
+    )
+
+
+class MessageWait(Base):
+    """An instance waiting for a message, with the correlation values it expects, so delivery
+    is an indexed lookup by (name, property set, key)."""
+    __tablename__ = "message_waits"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    message_name: Mapped[str] = mapped_column(String(200))
+    properties: Mapped[str] = mapped_column(String(400))
+    correlation_key: Mapped[str] = mapped_column(String(1000))
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (Index("ix_message_waits_lookup", "message_name", "properties", "correlation_key"),)
+
+
+class MessageStart(Base):
+    """A deployed pathway whose start event is a message: a message nobody waits for starts it."""
+    __tablename__ = "message_starts"
+    message_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class Event(Base):
+    """Append-only log of what happened: instance started, task completed, timer fired..."""
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    instance_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    task_id: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)

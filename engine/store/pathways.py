@@ -1,0 +1,50 @@
+"""SQL for deployed pathway versions."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .models import BpmnSource, Instance, PathwayVersion
+
+
+def latest_version(session: Session, process_id: str) -> PathwayVersion | None:
+    return session.scalar(
+        select(PathwayVersion).where(PathwayVersion.process_id == process_id)
+        .order_by(PathwayVersion.version.desc()).limit(1))
+
+
+def version_by_id(session: Session, version_id: int) -> PathwayVersion | None:
+    return session.get(PathwayVersion, version_id)
+
+
+def store_source(session: Session, sha256: str, filename: str, content: bytes) -> None:
+    if session.get(BpmnSource, sha256) is None:
+        session.add(BpmnSource(sha256=sha256, filename=filename, content=content))
+        session.flush()
+
+
+def source_content(session: Session, sha256: str) -> BpmnSource | None:
+    return session.get(BpmnSource, sha256)
+
+
+def latest_versions(session: Session) -> list[PathwayVersion]:
+    newest = (select(PathwayVersion.process_id, func.max(PathwayVersion.version).label("v"))
+              .group_by(PathwayVersion.process_id).subquery())
+    return list(session.scalars(
+        select(PathwayVersion).join(newest, (PathwayVersion.process_id == newest.c.process_id)
+                                    & (PathwayVersion.version == newest.c.v))
+        .order_by(PathwayVersion.process_id)))
+
+
+def running_counts(session: Session) -> dict[int, int]:
+    rows = session.execute(
+        select(Instance.version_id, func.count()).where(Instance.status.in_(("running", "error")))
+        .group_by(Instance.version_id))
+    return {version_id: count for version_id, count in rows}
+
+
+def add_version(session: Session, **values) -> PathwayVersion:
+    version = PathwayVersion(**values)
+    session.add(version)
+    session.flush()
+    return version
