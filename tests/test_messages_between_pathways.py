@@ -99,3 +99,9 @@ def test_tick_delivers_a_message_kept_for_a_catcher(linked):
     services.complete(linked, start["id"], "doctor_a", {})
     assert [t["element"] for t in services.list_tasks(linked, instance_id=first)] == ["adjust"]
     assert services.tick(linked)["messages_delivered"] == 0
+
+
+def test_a_message_started_pathway_cannot_be_started_by_hand(linked):
+    from engine.errors import InvalidInput
+    with pytest.raises(InvalidInput, match="diagnosis_confirmed"):
+        services.start_instance(linked, "relief", COUNTY, {"person_id": "P-1"})

@@ -102,3 +102,15 @@ def test_endless_loop_is_stopped_by_the_time_limit(ctx, tmp_path):
     assert outcome.status == "error"
     assert outcome.error["element"] == "score"
     assert "Timeout" in outcome.error["kind"] or "超时" in outcome.error["message"]
+
+
+def test_time_helpers_refuse_absurd_arguments(ctx, tmp_path):
+    """Helpers run outside the sandbox's tracer, so they bound their own arguments."""
+    text = (BPMN / "scored_referral.bpmn").read_text(encoding="utf-8").replace(
+        'camunda:dueDate="workdays(2)"', 'camunda:dueDate="workdays(10 ** 9)"')
+    path = tmp_path / "scored_referral.bpmn"
+    path.write_text(text, encoding="utf-8")
+    deploy_files(ctx, [path])
+    _, outcome = _start_and_assess(ctx, data={"phq9": 1})
+    assert outcome.status == "error" and outcome.error["element"] == "follow_up"
+    assert "workdays" in outcome.error["message"] and "2500" in outcome.error["message"]

@@ -12,7 +12,19 @@ from datetime import timedelta
 
 from ..calendar import Calendar
 from ..clock import Clock
-from ..scripting import SandboxEnvironment, SandboxLimits, SandboxScriptEngine
+from ..scripting import ScriptLimitError, SandboxEnvironment, SandboxLimits, SandboxScriptEngine
+
+# Helpers run outside the sandbox's tracer, so their arguments are bounded here (ten years).
+MAX_DAYS = 3660
+MAX_WORKDAYS = 2500
+
+
+def _bounded(n, limit: int, helper: str):
+    if isinstance(n, bool) or not isinstance(n, (int, float)):
+        raise ScriptLimitError(f"{helper}() 需要数字参数，得到 {type(n).__name__}", None)
+    if abs(n) > limit:
+        raise ScriptLimitError(f"{helper}({n}) 超出范围：最多 {limit}", None)
+    return n
 
 
 class PathwayScriptEngine(SandboxScriptEngine):
@@ -24,8 +36,9 @@ class PathwayScriptEngine(SandboxScriptEngine):
         self.calendar = calendar
         helpers = {
             "now": lambda: clock.local(),
-            "days": lambda n: clock.local() + timedelta(days=n),
-            "hours": lambda n: clock.local() + timedelta(hours=n),
-            "workdays": lambda n: calendar.add_workdays(clock.local(), n).at,
+            "days": lambda n: clock.local() + timedelta(days=_bounded(n, MAX_DAYS, "days")),
+            "hours": lambda n: clock.local() + timedelta(hours=_bounded(n, MAX_DAYS * 24, "hours")),
+            "workdays": lambda n: calendar.add_workdays(
+                clock.local(), int(_bounded(n, MAX_WORKDAYS, "workdays"))).at,
         }
         super().__init__(environment=SandboxEnvironment(helpers, SandboxLimits(timeout=time_limit)))

@@ -10,7 +10,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from ..access import Actor, TaskView, can_claim, can_complete, can_release, is_candidate
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, TaskNotOpen
-from ..pathways import latest_version_or_fail
+from ..pathways import latest_version_or_fail, load_specs
 from ..store import directory as directory_repo
 from ..store import runtime as repo
 from ..store.models import HumanTask, Instance
@@ -99,6 +99,9 @@ def create_instance(ctx, session, process_id: str, org: str, data: dict, actor: 
     version = latest_version_or_fail(session, process_id)
     if directory_repo.org_unit(session, org) is None:
         raise NotFound(f"机构 {org} 不存在 (unknown org unit)")
+    if message is None and version.message_starts and not _has_plain_start(ctx, session, version.id):
+        raise InvalidInput(f"路径 {process_id} 由消息 {', '.join(version.message_starts)} 启动，"
+                           f"不能直接启动 (starts only by message)")
     now = ctx.clock.now()
     workflow = instances.new_workflow(ctx, session, version.id, org)
     workflow.task_tree.data.update(data)
@@ -118,6 +121,14 @@ def create_instance(ctx, session, process_id: str, org: str, data: dict, actor: 
         error = deliver_into(workflow, message, start=True)
     instances.persist(ctx, session, row, workflow, actor, error)
     return row
+
+
+def _has_plain_start(ctx, session, version_id: int) -> bool:
+    from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+    from ..bpmn.messages import CarePathMessage
+    spec, _ = load_specs(ctx, session, version_id)
+    return any(isinstance(ts, StartEvent) and not isinstance(ts.event_definition, CarePathMessage)
+               for ts in spec.task_specs.values())
 
 
 def retry_instance(ctx, instance_id: int, actor: str | None = None) -> Outcome:

@@ -102,17 +102,18 @@ class Instance(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("pathway_versions.id"), index=True)
     process_id: Mapped[str] = mapped_column(String(200), index=True)
     org_code: Mapped[str] = mapped_column(ForeignKey("org_units.code"), index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))
     state: Mapped[bytes] = mapped_column(LargeBinary)
     state_format: Mapped[int] = mapped_column(Integer)
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
-    wake_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    wake_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[dict | None] = mapped_column(JSON)
     parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     __mapper_args__ = {"version_id_col": lock_version}
+    __table_args__ = (Index("ix_instances_status_wake", "status", "wake_at"),)
 
 
 class HumanTask(Base):
