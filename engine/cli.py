@@ -341,6 +341,30 @@ def instance(state, instance_id, as_json):
     emit(ctx, instance_detail(ctx, instance_id), as_json)
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--interval", default=30.0, show_default=True, type=float, help="扫描间隔（秒）")
+@click.pass_obj
+@handled
+def run(state, host, port, interval):
+    """运行 CarePath：初始化数据库并在进程内定时扫描（定时器、消息）。"""
+    import logging
+    import threading
+    from .runtime.scheduler import sweep_forever
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    ctx = state.context()
+    ctx.db.create_schema()
+    stop = threading.Event()
+    click.echo(f"CarePath 引擎已启动 ({ctx.db.dialect})，每 {interval:g} 秒扫描一次定时器与消息。"
+               f"网页界面尚未包含在此版本中（{host}:{port} 未监听）。按 Ctrl-C 退出。")
+    try:
+        sweep_forever(lambda: state.context(), interval, stop)
+    except KeyboardInterrupt:
+        stop.set()
+        click.echo("已停止。")
+
+
 def main():
     try:
         cli(prog_name="carepath")

@@ -19,6 +19,15 @@ _APPEND_ONLY_SQLITE = [
 ]
 
 
+_APPEND_ONLY_POSTGRES = [
+    "CREATE OR REPLACE FUNCTION carepath_append_only() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'events are append-only'; END $$ LANGUAGE plpgsql",
+    "DROP TRIGGER IF EXISTS events_append_only ON events",
+    "CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events "
+    "FOR EACH ROW EXECUTE FUNCTION carepath_append_only()",
+]
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -71,9 +80,9 @@ class Database:
         """Create missing tables and record the schema version; safe to run again."""
         Base.metadata.create_all(self.engine)
         with self.unit_of_work() as session:
-            if self.dialect == "sqlite":
-                for statement in _APPEND_ONLY_SQLITE:
-                    session.connection().exec_driver_sql(statement)
+            statements = {"sqlite": _APPEND_ONLY_SQLITE, "postgresql": _APPEND_ONLY_POSTGRES}
+            for statement in statements.get(self.dialect, []):
+                session.connection().exec_driver_sql(statement)
             info = session.scalar(select(SchemaInfo))
             if info is None:
                 session.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
