@@ -146,7 +146,8 @@ def pathway_validate(state, files, as_json):
     except SettingsError as err:
         click.echo(f"配置错误: {err}", err=True)
         sys.exit(2)
-    roles, deployed = _directory_roles_if_any(state)
+    from .pathways import validation_context
+    roles, deployed = validation_context(state.context())
     problems = []
     for file in files:
         problems += validate_file(file, roles, deployed, settings.max_bpmn_bytes)
@@ -158,23 +159,6 @@ def pathway_validate(state, files, as_json):
         if not problems:
             click.echo(f"{len(files)} 个文件校验通过")
     sys.exit(1 if problems else 0)
-
-
-def _directory_roles_if_any(state):
-    """Roles and deployed processes from the database when one is reachable, else (None, None)."""
-    from sqlalchemy.exc import SQLAlchemyError
-    from .store import directory as directory_repo
-    from .store import pathways as pathway_repo
-    try:
-        ctx = state.context()
-        if ctx.db.sqlite_file_missing():
-            return None, None
-        with ctx.db.unit_of_work() as session:
-            roles = {r.code: r.name for r in directory_repo.all_roles(session)} or None
-            deployed = {v.process_id for v in pathway_repo.latest_versions(session)}
-        return roles, deployed
-    except SQLAlchemyError:
-        return None, None
 
 
 @pathway.command("deploy")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from threading import Lock
 
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from sqlalchemy.exc import SQLAlchemyError
 
 from .bpmn.messages import CarePathMessage
 from .bpmn.parser import CarePathParser
@@ -159,6 +160,20 @@ def _add_called_sources(session, parser: CarePathParser, local: set[str], max_by
             continue
         parser.add_bpmn_xml(tree, source.filename)
         pending |= (set(parser.get_process_dependencies()) - local - seen - ids)
+
+
+def validation_context(engine) -> tuple[dict[str, str] | None, set[str] | None]:
+    """Roles (code → name) and deployed process ids, for validating files against this
+    deployment; (None, None) when there is no database yet (validation then skips those rules)."""
+    if engine.db.sqlite_file_missing():
+        return None, None
+    try:
+        with engine.db.unit_of_work() as session:
+            roles = {r.code: r.name for r in directory_repo.all_roles(session)} or None
+            deployed = {v.process_id for v in repo.latest_versions(session)}
+    except SQLAlchemyError:
+        return None, None
+    return roles, deployed
 
 
 def load_specs(engine, session, version_id: int) -> tuple:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 from functools import lru_cache
 
 from lxml import etree
@@ -27,6 +29,8 @@ from .xmlsafe import UnsafeXmlError, parse_xml
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 NS = {"bpmn": BPMN, "camunda": CAMUNDA_MODEL_NS}
 HUMAN_TASKS = ("userTask", "manualTask")
+# Literals are checked for syntax only; any instant and zone will do.
+_PROBE, _PROBE_TZ = datetime(2026, 1, 1, tzinfo=timezone.utc), ZoneInfo("Asia/Shanghai")
 # Text an analyst meant as an ISO 8601 literal (P2D, R3/PT1H, 2026-10-09...), even if mistyped.
 _LOOKS_ISO = re.compile(r"^(P\d|PT\d|R\d*/|\d{4}-\d{2})", re.IGNORECASE)
 
@@ -173,13 +177,10 @@ class _Checker:
             return
         if inner is None and is_iso_literal(text):
             try:
-                from datetime import datetime, timezone
-                from zoneinfo import ZoneInfo
-                probe = datetime(2026, 1, 1, tzinfo=timezone.utc)
                 if cycle:
-                    parse_cycle(text, probe, ZoneInfo("Asia/Shanghai"))
+                    parse_cycle(text, _PROBE, _PROBE_TZ)
                 else:
-                    to_instant(text, probe, ZoneInfo("Asia/Shanghai"))
+                    to_instant(text, _PROBE, _PROBE_TZ)
             except (MomentError, ValueError) as err:
                 self.report(element, f"{what} 不是有效的 ISO 8601 值: {err}", line=line)
             return

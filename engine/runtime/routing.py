@@ -9,9 +9,9 @@ from SpiffWorkflow.util.task import TaskState
 from ..assignment import resolve_org, resolve_owner, unwrap_expression
 from ..bpmn.moments import resolve_moment
 from ..bpmn.timers import TIMER_CLASSES, pending_wake_time
+from ..assignment import AssignmentError
 from ..store import directory as directory_repo
-from ..store.models import HumanTask, OrgUnit, Role
-from sqlalchemy import select
+from ..store.models import HumanTask, OrgUnit
 
 
 class Directory:
@@ -24,7 +24,7 @@ class Directory:
 
     def roles(self) -> tuple[dict[str, str], dict[str, str]]:
         if self._roles is None:
-            rows = list(self.session.scalars(select(Role)))
+            rows = directory_repo.all_roles(self.session)
             self._roles = ({r.code: r.name for r in rows}, {r.name: r.code for r in rows})
         return self._roles
 
@@ -80,7 +80,6 @@ def build_human_task(task, instance, directory: Directory, clock) -> HumanTask:
     org_code = resolve_org(extensions, instance.org_code, directory.ancestors, evaluate)
     unit = directory.unit(org_code)
     if unit is None:
-        from ..assignment import AssignmentError
         raise AssignmentError(f"任务的机构 {org_code} 不存在 (unknown org unit)")
     due_at = _moment(task, extensions.get("dueDate"), clock) or boundary_timer_due(task)
     return HumanTask(
