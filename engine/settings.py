@@ -27,6 +27,12 @@ class Settings:
     max_bpmn_bytes: int = 5 * 1024 * 1024
     redis_url: str | None = None
     workday_close: time = time(18, 0)
+    escalation_policy: str | None = None
+    sweep_interval: float = 30.0
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "carepath@localhost"
+    digest_time: time = time(8, 30)
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -89,4 +95,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             "CAREPATH_MAX_BPMN_BYTES", env.get("CAREPATH_MAX_BPMN_BYTES", str(5 * 1024 * 1024))),
         redis_url=env.get("CAREPATH_REDIS_URL") or None,
         workday_close=_clock_time("CAREPATH_WORKDAY_CLOSE", env.get("CAREPATH_WORKDAY_CLOSE", "18:00")),
+        escalation_policy=env.get("CAREPATH_ESCALATION_POLICY") or None,
+        sweep_interval=_positive_float("CAREPATH_SWEEP_INTERVAL", env.get("CAREPATH_SWEEP_INTERVAL", "30")),
+        smtp_host=env.get("CAREPATH_SMTP_HOST") or None,
+        smtp_port=_positive_int("CAREPATH_SMTP_PORT", env.get("CAREPATH_SMTP_PORT", "25")),
+        smtp_from=env.get("CAREPATH_SMTP_FROM", "carepath@localhost"),
+        digest_time=_clock_time("CAREPATH_DIGEST_TIME", env.get("CAREPATH_DIGEST_TIME", "08:30")),
     )
