@@ -52,3 +52,18 @@ def can_complete(actor: Actor, task: TaskView) -> bool:
 
 def can_release(actor: Actor, task: TaskView) -> bool:
     return task.status == "claimed" and task.assignee == actor.username
+
+
+def holds_over(actor: Actor, role: str, org_path: str) -> bool:
+    """The actor holds `role` at `org_path` or above it."""
+    return any(r == role and covers(path, org_path) for r, path in actor.grants)
+
+
+def can_handle_escalation(actor: Actor, role: str, org_path: str) -> bool:
+    """An escalation is worked by whoever holds its target role at or above its unit."""
+    return holds_over(actor, role, org_path)
+
+
+def can_supervise(actor: Actor, supervisor_role: str, task: TaskView) -> bool:
+    """The agency's supervisor over the task's unit may reassign, extend and pause it."""
+    return holds_over(actor, supervisor_role, task.org_path)

@@ -20,7 +20,9 @@ class EngineContext:
         self.clock = Clock(now or self.settings.now, self.settings.timezone)
         self.serializer = PathwaySerializer()
         self.specs = SpecCache(self.serializer)
-        self._calendar = None
+        from .calendars import CalendarCache
+        self.calendars = CalendarCache(self.settings)
+        self._policy = None
 
     def at(self, now: datetime | None) -> "EngineContext":
         """The same engine (database, caches) with the clock moved to `now`."""
@@ -30,14 +32,23 @@ class EngineContext:
         return other
 
     def calendar(self, chain: list[str] | None = None):
-        """The working-day calendar for an org unit, given its chain of codes from the root."""
-        if self._calendar is None:
-            from .calendar import Calendar
-            self._calendar = Calendar(tz=self.settings.timezone, close_time=self.settings.workday_close)
-        return self._calendar.for_region(chain) if chain else self._calendar
+        """The working-day calendar (stored layers included) for an org unit, given its chain of
+        codes from the root; the national calendar without a chain."""
+        calendar = self.calendars.current(self.db)
+        return calendar.for_region(chain) if chain else calendar
 
     def script_engine(self, org_path: str | None = None):
-        """A sandboxed script engine on this clock, for an instance at `org_path`."""
+        """A sandboxed script engine on this clock, for an instance at `org_path`. The calendar
+        is looked up only if an expression asks for working days."""
+        from .calendars import chain_of
         from .runtime.script_engine import PathwayScriptEngine
-        chain = [code for code in (org_path or "").split("/") if code]
-        return PathwayScriptEngine(self.clock, self.calendar(chain), self.settings.script_time_limit)
+        chain = chain_of(org_path)
+        return PathwayScriptEngine(self.clock, lambda: self.calendar(chain), self.settings.script_time_limit,
+                                   chain=chain)
+
+    def policy(self):
+        """The escalation policy of this deployment (CAREPATH_ESCALATION_POLICY), read once."""
+        if self._policy is None:
+            from .escalation.policy import load_policy
+            self._policy = load_policy(self.settings.escalation_policy)
+        return self._policy

@@ -20,7 +20,7 @@ def test_loading_twice_changes_nothing(ctx):
     with ctx.db.unit_of_work() as session:
         hash_before = session.scalar(select(User.password_hash).where(User.username == "sun_sup"))
     load_directory(ctx.db, DATA / "directory.yaml")
-    assert _counts(ctx) == before == (8, 9, 10)
+    assert _counts(ctx) == before == (8, 11, 12)
     with ctx.db.unit_of_work() as session:
         user = session.scalar(select(User).where(User.username == "sun_sup"))
         unit = session.get(OrgUnit, "510781001001")
@@ -49,4 +49,4 @@ def test_bad_files_say_what_and_where(ctx, tmp_path, text, message):
 
 def test_cli_load(cli):
     result = cli.run("directory", "load", str(DATA / "directory.yaml"))
-    assert "9 个用户" in result.stdout
+    assert "11 个用户" in result.stdout

@@ -32,11 +32,26 @@ def _evaluator(my_task):
 def _arm_once(my_task, expression: str) -> datetime:
     stored = my_task._get_internal_data("event_value")
     if stored is None:
+        engine = my_task.workflow.script_engine
+        log = getattr(engine, "deadline_log", [])
+        mark = len(log)
         clock = _clock(my_task)
         moment = resolve_moment(expression, _evaluator(my_task), clock.now(), clock.tz)
         stored = moment.isoformat()
         my_task._set_internal_data(event_value=stored)
+        basis = workdays_basis(log[mark:], moment)
+        if basis is not None:
+            my_task._set_internal_data(deadline_basis=basis)
     return datetime.fromisoformat(stored)
+
+
+def workdays_basis(entries, moment: datetime) -> dict | None:
+    """If `moment` is the answer of a `workdays(n)` call, how to compute it again."""
+    for start, n, deadline, chain in reversed(entries):
+        if deadline.at == moment:
+            return {"kind": "workdays", "n": n, "start": start.isoformat(), "chain": chain,
+                    "pauses": [], "source": deadline.source, "provisional": deadline.provisional}
+    return None
 
 
 class ClockTimeDate(TimeDateEventDefinition):

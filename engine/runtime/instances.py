@@ -26,6 +26,7 @@ from ..errors import Conflict, NotFound
 from ..pathways import load_specs
 from ..scripting import ScriptError
 from ..store import directory as directory_repo
+from ..store import escalation as escalation_repo
 from ..store import runtime as repo
 from ..store.models import Instance, Message
 from .routing import Directory, build_human_task
@@ -144,8 +145,10 @@ def sync_tasks(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str |
     ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
     for existing in repo.active_tasks_of_instance(session, row.id):
         if existing.spiff_task_id not in ready:
-            repo.set_task_status(session, existing.id, repo.ACTIVE, status="cancelled", completed_at=now)
+            repo.set_task_status(session, existing.id, repo.ACTIVE, status="cancelled", completed_at=now,
+                                 next_escalation_at=None)
             repo.drop_grants(session, existing.id)
+            escalation_repo.resolve_for_task(session, existing.id, now)
             repo.record_event(session, now, "task_cancelled", row.id, existing.id, actor,
                               element=existing.element)
         else:
@@ -153,7 +156,7 @@ def sync_tasks(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str |
     directory = Directory(session)
     for task in ready.values():
         try:
-            human = build_human_task(task, row, directory, ctx.clock)
+            human = build_human_task(task, row, directory, ctx)
         except CONTENT_ERRORS as err:
             return describe_error(err, task)
         session.add(human)

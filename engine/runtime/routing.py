@@ -11,6 +11,8 @@ from ..bpmn.moments import resolve_moment
 from ..bpmn.timers import TIMER_CLASSES, pending_wake_time
 from ..assignment import AssignmentError
 from ..store import directory as directory_repo
+from ..calendars import chain_of
+from ..deadlines import Due, due_from_expression, due_from_timer
 from ..store.models import HumanTask, OrgUnit
 
 
@@ -47,19 +49,31 @@ def _evaluator(task):
     return lambda expression: engine.evaluate(task, expression)
 
 
-def boundary_timer_due(task) -> datetime | None:
-    """The earliest timer on the task's boundary (the deadline when no dueDate is given)."""
+def boundary_timer(task):
+    """The earliest armed timer on the task's boundary and its instant, or (None, None)."""
     parent = task.parent
     if parent is None or not isinstance(parent.task_spec, BoundaryEventSplit):
-        return None
-    moments = []
+        return None, None
+    best = (None, None)
     for sibling in parent.children:
         definition = getattr(sibling.task_spec, "event_definition", None)
         if isinstance(definition, TIMER_CLASSES) and sibling.has_state(TaskState.WAITING):
             moment = pending_wake_time(sibling)
-            if moment is not None:
-                moments.append(moment)
-    return min(moments) if moments else None
+            if moment is not None and (best[1] is None or moment < best[1]):
+                best = (sibling, moment)
+    return best
+
+
+def resolve_due(task, extensions: dict, ctx, chain: list[str]) -> Due | None:
+    """The task's deadline: its dueDate (counted on the task's unit's calendar), else its
+    earliest boundary timer."""
+    text = extensions.get("dueDate")
+    if text and text.strip():
+        engine = task.workflow.script_engine
+        with engine.calendar_of(ctx.calendar(chain)):
+            return due_from_expression(task, text, ctx.clock)
+    timer, moment = boundary_timer(task)
+    return due_from_timer(timer, moment) if timer is not None else None
 
 
 def _moment(task, text: str | None, clock) -> datetime | None:
@@ -69,7 +83,7 @@ def _moment(task, text: str | None, clock) -> datetime | None:
     return resolve_moment(inner if inner is not None else text, _evaluator(task), clock.now(), clock.tz)
 
 
-def build_human_task(task, instance, directory: Directory, clock) -> HumanTask:
+def build_human_task(task, instance, directory: Directory, ctx) -> HumanTask:
     """A new human-task row for a READY manual task. Raises AssignmentError/MomentError/
     WorkflowException when the pathway's routing cannot be resolved."""
     spec = task.task_spec
@@ -81,13 +95,22 @@ def build_human_task(task, instance, directory: Directory, clock) -> HumanTask:
     unit = directory.unit(org_code)
     if unit is None:
         raise AssignmentError(f"任务的机构 {org_code} 不存在 (unknown org unit)")
-    due_at = _moment(task, extensions.get("dueDate"), clock) or boundary_timer_due(task)
+    chain = chain_of(unit.path)
+    due = resolve_due(task, extensions, ctx, chain)
+    ladder = ctx.policy().ladder_name(instance.process_id, spec.bpmn_id,
+                                      (extensions.get("properties") or {}).get("escalation"))
+    steps = ctx.policy().ladder(ladder)
+    first_escalation = steps[0].moment(due.at, ctx.calendar(chain)) if steps and due else None
     return HumanTask(
         instance_id=instance.id, spiff_task_id=str(task.id), element=spec.bpmn_id,
         name=spec.bpmn_name or spec.bpmn_id, process_id=instance.process_id,
         role_code=owner.role, org_code=org_code, org_path=unit.path,
         status="claimed" if owner.assignee else "open", assignee=owner.assignee,
         candidate_users=list(owner.candidate_users), candidate_roles=list(owner.candidate_roles),
-        form_key=extensions.get("formKey"), due_at=due_at,
-        follow_up_at=_moment(task, extensions.get("followUpDate"), clock),
-        created_at=clock.now())
+        form_key=extensions.get("formKey"),
+        due_at=due.at if due else None, due_kind=due.kind if due else None,
+        due_basis=due.basis if due else None, due_source=due.source if due else None,
+        due_provisional=due.provisional if due else False,
+        follow_up_at=_moment(task, extensions.get("followUpDate"), ctx.clock),
+        escalation_ladder=ladder, escalation_level=0, next_escalation_at=first_escalation,
+        created_at=ctx.clock.now())

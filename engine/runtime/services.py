@@ -12,6 +12,7 @@ from ..access import Actor, TaskView, can_claim, can_complete, can_release, is_c
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, TaskNotOpen
 from ..pathways import latest_version_or_fail, load_specs
 from ..store import directory as directory_repo
+from ..store import escalation as escalation_repo
 from ..store import runtime as repo
 from ..store.models import HumanTask, Instance
 from . import instances
@@ -32,7 +33,9 @@ def task_dict(task: HumanTask) -> dict:
         "id": task.id, "instance": task.instance_id, "name": task.name, "element": task.element,
         "process": task.process_id, "role": task.role_code, "org": task.org_code,
         "status": task.status, "assignee": task.assignee, "form_key": task.form_key,
-        "due_at": task.due_at, "follow_up_at": task.follow_up_at,
+        "due_at": task.due_at, "due_provisional": bool(task.due_provisional),
+        "due_source": task.due_source, "follow_up_at": task.follow_up_at,
+        "paused": task.paused_at is not None, "escalation_level": task.escalation_level or 0,
         "candidate_roles": list(task.candidate_roles or []),
         "candidate_users": list(task.candidate_users or []),
         "created_at": task.created_at, "completed_at": task.completed_at,
@@ -220,9 +223,11 @@ def complete(ctx, task_id: int, username: str, data: dict | None = None) -> Outc
             raise TaskNotOpen(f"任务 {task_id} 在流程中已不再等待处理 (no longer waiting)")
         now = ctx.clock.now()
         if not repo.set_task_status(session, task.id, repo.ACTIVE, status="completed",
-                                    completed_at=now, completed_by=username, assignee=username):
+                                    completed_at=now, completed_by=username, assignee=username,
+                                    next_escalation_at=None):
             raise Conflict(f"任务 {task_id} 刚被其他人处理 (completed concurrently)")
         repo.drop_grants(session, task.id)
+        escalation_repo.resolve_for_task(session, task.id, now)
         spiff_task.set_data(**data)
         error = None
         try:
@@ -263,8 +268,9 @@ def list_tasks(ctx, role: str | None = None, org: str | None = None, instance_id
 # --- the sweep ---------------------------------------------------------------------------------
 
 def tick(ctx, batch: int = 200) -> dict:
-    """Fire due timers and deliver pending messages. Idempotent at a given now; finds due work
-    through the wake_at index, so its cost follows what is due, not what is active."""
+    """Fire due timers, deliver pending messages, raise due escalations. Idempotent at a given
+    now; finds due work through indexes (wake_at, next_escalation_at), so its cost follows what
+    is due, not what is active."""
     from .messaging import dispatch_messages
     now = ctx.clock.now()
     fired_total, touched, conflicts = 0, [], 0
@@ -287,8 +293,11 @@ def tick(ctx, batch: int = 200) -> dict:
                     touched.append(instance_id)
                 break
     delivered = dispatch_messages(ctx)
+    from ..escalation.ladder import raise_due_escalations
+    escalations = raise_due_escalations(ctx, now)
     return {"now": now, "timers_fired": fired_total, "instances": touched,
-            "messages_delivered": delivered, "conflicts_retried": conflicts}
+            "messages_delivered": delivered, "escalations_raised": len(escalations),
+            "conflicts_retried": conflicts}
 
 
 def _fire_instance(ctx, instance_id: int, now) -> list[str]:

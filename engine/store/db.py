@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import notify as _notify_tables  # noqa: F401  (registers the notification tables)
 from .models import SCHEMA_VERSION, Base, SchemaInfo
 
 _APPEND_ONLY_SQLITE = [

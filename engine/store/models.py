@@ -134,13 +134,25 @@ class HumanTask(Base):
     candidate_roles: Mapped[list] = mapped_column(JSON, default=list)
     form_key: Mapped[str | None] = mapped_column(String(400))
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How the deadline was computed, so it can be recomputed when calendar data changes:
+    # {"kind": "workdays", "n": 2, "start": ISO, "pauses": [[from, to], ...]} or {"kind": "fixed"}.
+    due_basis: Mapped[dict | None] = mapped_column(JSON)
+    due_kind: Mapped[str | None] = mapped_column(String(16), index=True)
+    due_source: Mapped[str | None] = mapped_column(String(200))
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    escalation_ladder: Mapped[str | None] = mapped_column(String(100))
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_by: Mapped[str | None] = mapped_column(String(100))
     __table_args__ = (
         Index("ix_human_tasks_status_due", "status", "due_at"),
         Index("ix_human_tasks_instance_status", "instance_id", "status"),
+        Index("ix_human_tasks_escalation", "status", "next_escalation_at"),
     )
 
 
@@ -158,6 +170,46 @@ class TaskGrant(Base):
         Index("ix_task_grants_role_path", "role_code", "org_path"),
         Index("ix_task_grants_username", "username"),
     )
+
+
+class Escalation(Base):
+    """A missed deadline raised to someone: level 1 reminds the task's people, level 2 the
+    agency supervisor at the nearest unit at or above the task's, level 3 the next unit up."""
+    __tablename__ = "escalations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("human_tasks.id"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
+    level: Mapped[int] = mapped_column(Integer)
+    role_code: Mapped[str] = mapped_column(String(100))
+    org_code: Mapped[str] = mapped_column(String(32))
+    org_path: Mapped[str] = mapped_column(String(400))
+    agency: Mapped[str] = mapped_column(String(50))
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        UniqueConstraint("task_id", "level"),
+        Index("ix_escalations_queue", "status", "org_path"),
+    )
+
+
+class CalendarLayerRow(Base):
+    """An imported calendar layer (official national schedule or a regional one)."""
+    __tablename__ = "calendar_layers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(400))
+    official: Mapped[bool] = mapped_column(Boolean)
+    years: Mapped[list] = mapped_column(JSON, default=list)
+    rules: Mapped[list] = mapped_column(JSON, default=list)
+    filename: Mapped[str] = mapped_column(String(400))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    imported_by: Mapped[str | None] = mapped_column(String(100))
 
 
 class Message(Base):

@@ -157,3 +157,10 @@ def replace_message_starts(session: Session, process_id: str, names: list[str]) 
     session.execute(delete(MessageStart).where(MessageStart.process_id == process_id))
     for name in sorted(set(names)):
         session.add(MessageStart(message_name=name, process_id=process_id))
+
+
+def active_workday_deadlines(session: Session) -> list[HumanTask]:
+    """Active tasks whose deadline was counted in working days (recomputed on calendar change)."""
+    return list(session.scalars(
+        select(HumanTask).where(HumanTask.status.in_(ACTIVE), HumanTask.due_kind == "workdays")
+        .order_by(HumanTask.id)))

@@ -1,0 +1,1 @@
+"""Escalation: a declarative ladder per task, raised by the sweep, worked by supervisors."""

@@ -1,0 +1,81 @@
+"""SQL for escalations, SLA pauses and who to tell."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from .models import Escalation, HumanTask, Membership, OrgUnit, User
+from .runtime import ACTIVE, _prefix_pattern
+
+
+def tasks_due_for_escalation(session: Session, now: datetime, limit: int) -> list[int]:
+    """Active, unpaused tasks whose next escalation step is due: a range scan on an index."""
+    return list(session.scalars(
+        select(HumanTask.id).where(HumanTask.status.in_(ACTIVE), HumanTask.next_escalation_at <= now,
+                                   HumanTask.paused_at.is_(None))
+        .order_by(HumanTask.next_escalation_at, HumanTask.id).limit(limit)))
+
+
+def lock_task(session: Session, task_id: int) -> HumanTask | None:
+    """The task row, locked for this transaction where the database supports it; a row another
+    sweep holds is skipped (None) rather than waited for."""
+    return session.scalar(select(HumanTask).where(HumanTask.id == task_id)
+                          .with_for_update(skip_locked=True))
+
+
+def escalation_exists(session: Session, task_id: int, level: int) -> bool:
+    return session.scalar(select(Escalation.id).where(
+        Escalation.task_id == task_id, Escalation.level == level)) is not None
+
+
+def add_escalation(session: Session, **values) -> Escalation:
+    row = Escalation(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def resolve_for_task(session: Session, task_id: int, now: datetime) -> int:
+    result = session.execute(
+        update(Escalation).where(Escalation.task_id == task_id,
+                                 Escalation.status.in_(("open", "acknowledged")))
+        .values(status="resolved", resolved_at=now).execution_options(synchronize_session="fetch"))
+    return result.rowcount
+
+
+def members(session: Session, roles, org_codes) -> list[tuple[str, str, str]]:
+    """(username, role, org code) of active users holding one of `roles` at one of `org_codes`."""
+    roles, org_codes = list(roles), list(org_codes)
+    if not roles or not org_codes:
+        return []
+    rows = session.execute(
+        select(User.username, Membership.role_code, Membership.org_code)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.role_code.in_(roles), Membership.org_code.in_(org_codes),
+               User.active.is_(True))
+        .order_by(User.username))
+    return [tuple(r) for r in rows]
+
+
+def list_escalations(session: Session, org_path: str | None, statuses: tuple[str, ...] | None,
+                     limit: int = 500) -> list[Escalation]:
+    query = select(Escalation)
+    if statuses:
+        query = query.where(Escalation.status.in_(statuses))
+    if org_path:
+        query = query.where(Escalation.org_path.like(_prefix_pattern(org_path), escape="\\"))
+    return list(session.scalars(query.order_by(Escalation.raised_at.desc(), Escalation.id.desc()).limit(limit)))
+
+
+def escalations_of_task(session: Session, task_id: int) -> list[Escalation]:
+    return list(session.scalars(select(Escalation).where(Escalation.task_id == task_id)
+                                .order_by(Escalation.level)))
+
+
+def units(session: Session, codes) -> dict[str, OrgUnit]:
+    codes = list(codes)
+    if not codes:
+        return {}
+    return {u.code: u for u in session.scalars(select(OrgUnit).where(OrgUnit.code.in_(codes)))}
