@@ -1,0 +1,138 @@
+"""`carepath init`, `directory`, `pathway` and `run`: setting a deployment up and running it."""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+
+import click
+
+from ..settings import SettingsError, load_settings
+from .common import cli, emit, handled, json_option, now_option
+
+
+@cli.command()
+@json_option
+@click.pass_obj
+@handled
+def init(state, as_json):
+    """创建或升级数据库结构（可重复执行）。"""
+    ctx = state.context()
+    version = ctx.db.create_schema()
+    emit(ctx, {"schema_version": version, "database": ctx.db.dialect}, as_json,
+         lambda d: click.echo(f"数据库结构 v{d['schema_version']} 已就绪 ({d['database']})"))
+
+
+@cli.group()
+def directory():
+    """机构、角色与用户。"""
+
+
+@directory.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@json_option
+@click.pass_obj
+@handled
+def directory_load(state, file, as_json):
+    """从 YAML 文件导入机构、角色与用户（幂等）。"""
+    from ..directory import DirectoryError, load_directory
+    ctx = state.context()
+    try:
+        report = load_directory(ctx.db, file)
+    except DirectoryError as err:
+        click.echo(f"错误: {err}", err=True)
+        sys.exit(1)
+    emit(ctx, report, as_json, lambda d: click.echo(
+        f"已导入 {d['roles']} 个角色, {d['org_units']} 个机构, {d['users']} 个用户, {d['memberships']} 个任职"))
+
+
+@cli.group()
+def pathway():
+    """服务路径（BPMN）：校验、部署、列表。"""
+
+
+@pathway.command("validate")
+@click.argument("files", nargs=-1, required=True)
+@json_option
+@click.pass_obj
+def pathway_validate(state, files, as_json):
+    """校验 BPMN 文件；每个问题一行：文件:行: 元素: 说明。"""
+    from ..bpmn.validate import validate_file
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        click.echo(f"配置错误: {err}", err=True)
+        sys.exit(2)
+    from ..pathways import validation_context
+    roles, deployed = validation_context(state.context())
+    problems = []
+    for file in files:
+        problems += validate_file(file, roles, deployed, settings.max_bpmn_bytes)
+    if as_json:
+        click.echo(json.dumps([asdict(p) for p in problems], ensure_ascii=False))
+    else:
+        for problem in problems:
+            click.echo(str(problem))
+        if not problems:
+            click.echo(f"{len(files)} 个文件校验通过")
+    sys.exit(1 if problems else 0)
+
+
+@pathway.command("deploy")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--comment", default=None, help="版本说明")
+@click.option("--user", "actor", default=None, help="部署人")
+@now_option
+@json_option
+@click.pass_obj
+@handled
+def pathway_deploy(state, files, comment, actor, now, as_json):
+    """校验并部署 BPMN 文件；内容未变化时不产生新版本。"""
+    from ..pathways import deploy_files
+    ctx = state.context(now)
+    results = deploy_files(ctx, list(files), comment=comment, actor=actor)
+    emit(ctx, results, as_json, lambda rows: [click.echo(
+        f"{r['process_id']} v{r['version']} {'已部署' if r['changed'] else '未变化'}") for r in rows])
+
+
+@pathway.command("list")
+@json_option
+@click.pass_obj
+@handled
+def pathway_list(state, as_json):
+    """已部署的路径及其最新版本。"""
+    from ..store import pathways as repo
+    ctx = state.context()
+    with ctx.db.unit_of_work() as session:
+        counts = repo.running_counts(session)
+        rows = [{"process_id": v.process_id, "name": v.name, "version": v.version,
+                 "version_id": v.id, "deployed_at": v.deployed_at, "message_starts": v.message_starts,
+                 "running_instances": counts.get(v.id, 0)} for v in repo.latest_versions(session)]
+    emit(ctx, rows, as_json, lambda rs: [click.echo(
+        f"{r['process_id']}\tv{r['version']}\t{r['name'] or ''}") for r in rs])
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--interval", default=30.0, show_default=True, type=float, help="扫描间隔（秒）")
+@click.pass_obj
+@handled
+def run(state, host, port, interval):
+    """运行 CarePath：初始化数据库并在进程内定时扫描（定时器、消息）。"""
+    import logging
+    import threading
+    from ..runtime.scheduler import sweep_forever
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    ctx = state.context()
+    ctx.db.create_schema()
+    stop = threading.Event()
+    click.echo(f"CarePath 引擎已启动 ({ctx.db.dialect})，每 {interval:g} 秒扫描一次定时器与消息。"
+               f"网页界面尚未包含在此版本中（{host}:{port} 未监听）。按 Ctrl-C 退出。")
+    try:
+        sweep_forever(lambda: state.context(), interval, stop)
+    except KeyboardInterrupt:
+        stop.set()
+        click.echo("已停止。")
+
+
