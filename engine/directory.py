@@ -17,6 +17,7 @@ import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from .notify import PreferenceError, parse_preferences, set_preferences
 from .store import directory as repo
 from .store.db import Database
 
@@ -145,6 +146,11 @@ def load_directory(db: Database, path: str | Path) -> DirectoryReport:
             user = repo.upsert_user(session, username, str(entry.get("name") or username), new_hash,
                                     active=bool(entry.get("active", True)))
             repo.replace_memberships(session, user, pairs)
+            if any(key in entry for key in ("email", "webhook", "notify")):
+                try:
+                    set_preferences(session, username, parse_preferences(entry))
+                except PreferenceError as err:
+                    raise DirectoryError(f"{path}: users[{index}] ({username}): {err}") from err
             report.users += 1
             report.memberships += len(set(pairs))
     return report

@@ -10,6 +10,17 @@ from .services import tick
 log = logging.getLogger("carepath.scheduler")
 
 
+def sweep_once(ctx) -> dict:
+    """Everything periodic, in order: timers, messages and escalations (tick), then sending
+    notifications that are due, then the daily digests."""
+    from ..notify import deliver_due, send_digests
+    report = tick(ctx)
+    now = ctx.clock.now()
+    report["notifications"] = deliver_due(ctx, now)
+    report["digests_sent"] = send_digests(ctx, now)
+    return report
+
+
 def sweep_forever(context_at_now: Callable[[], object], interval: float,
                   stop: threading.Event) -> int:
     """Run a sweep, wait `interval` seconds, repeat until `stop` is set; returns sweeps run.
@@ -18,7 +29,7 @@ def sweep_forever(context_at_now: Callable[[], object], interval: float,
     clock in production, a fixed instant under CAREPATH_NOW)."""
     sweeps = 0
     while not stop.is_set():
-        report = tick(context_at_now())
+        report = sweep_once(context_at_now())
         sweeps += 1
         if report["timers_fired"] or report["messages_delivered"]:
             log.info("sweep: %s timers fired, %s messages delivered",
