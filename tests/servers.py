@@ -5,6 +5,7 @@ Use it from a test module with `from servers import redis_server, redis_url  # n
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -25,15 +26,33 @@ def free_port() -> int:
 
 
 def _command(port: int, *words: str) -> bytes | None:
-    """Send one RESP command and return the first reply line; None if nothing listens."""
+    """Send one RESP command; the reply (a bulk string's payload, else its first line), or None
+    if nothing answers on the port."""
     request = f"*{len(words)}\r\n".encode() + b"".join(
         f"${len(w.encode())}\r\n{w}\r\n".encode() for w in words)
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
             sock.sendall(request)
-            return sock.recv(512).split(b"\r\n", 1)[0]
+            reply = sock.recv(65536)
+            if not reply.startswith(b"$"):
+                return reply.split(b"\r\n", 1)[0]
+            header, _, body = reply.partition(b"\r\n")
+            while len(body) < int(header[1:]):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+            return body[:int(header[1:])]
     except OSError:          # refused, reset or timed out: nothing (healthy) listens there
         return None
+
+
+def _server_pid(port: int) -> int | None:
+    info = _command(port, "INFO", "server") or b""
+    for line in info.decode(errors="replace").splitlines():
+        if line.startswith("process_id:"):
+            return int(line.split(":", 1)[1])
+    return None
 
 
 def _refuses(port: int) -> bool:
@@ -72,28 +91,40 @@ class RedisServer:
                             "--dir", str(self.directory)], check=True, timeout=30)
             deadline = time.monotonic() + START_TIMEOUT
             while time.monotonic() < deadline:
-                if _command(self.port, "PING") == b"+PONG":
+                pid = self._pid()
+                if pid is not None and _server_pid(self.port) == pid:     # ours, and answering
                     return self
                 time.sleep(0.05)
-            self.stop()
+            self._kill_own()
         log = self.logfile.read_text() if self.logfile.exists() else "(no log)"
-        pytest.fail(f"redis-server did not answer PING on 127.0.0.1:{self.port}:\n{log}")
+        pytest.fail(f"redis-server did not answer on 127.0.0.1:{self.port}:\n{log}")
+
+    def _pid(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _kill_own(self) -> None:
+        pid = self._pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            self.pidfile.unlink(missing_ok=True)
 
     def flush(self) -> None:
         assert _command(self.port, "FLUSHALL") == b"+OK"
 
     def stop(self) -> None:
-        """SHUTDOWN NOSAVE, then wait until the port refuses connections (TERM via pidfile if not)."""
+        """SHUTDOWN NOSAVE, then wait until the port refuses connections (else TERM its pid)."""
         _command(self.port, "SHUTDOWN", "NOSAVE")
         deadline = time.monotonic() + START_TIMEOUT
         while not _refuses(self.port):
             if time.monotonic() > deadline:
-                if self.pidfile.exists():
-                    os.kill(int(self.pidfile.read_text().strip()), signal.SIGTERM)
-                    deadline = time.monotonic() + START_TIMEOUT
-                    self.pidfile.unlink()
-                    continue
-                raise RuntimeError(f"redis-server on port {self.port} did not stop")
+                if self._pid() is None:
+                    raise RuntimeError(f"redis-server on port {self.port} did not stop")
+                self._kill_own()
+                deadline = time.monotonic() + START_TIMEOUT
             time.sleep(0.05)
 
 

@@ -74,3 +74,14 @@ def test_init_is_idempotent(cli):
     first = cli.json("init")
     second = cli.json("init")
     assert first == second and first["schema_version"] >= 1
+
+
+def test_inbox_shows_remaining_working_time(cli):
+    cli.run("pathway", "deploy", str(BPMN / "scored_referral.bpmn"))
+    started = cli.json("start", "scored_referral", "--org", TOWNSHIP_A, "--now", "2026-09-18T10:00:00+08:00")
+    cli.json("complete", str(started["tasks"][0]["id"]), "--user", "doctor_a", "--data", '{"phq9": 1}',
+             "--now", "2026-09-18T10:00:00+08:00")
+    inbox = cli.json("tasks", "--user", "doctor_a", "--now", "2026-09-20T11:00:00+08:00")
+    assert [(t["element"], t["remaining"]["text"]) for t in inbox] == [("follow_up", "还剩 1 个工作日")]
+    late = cli.json("tasks", "--user", "doctor_a", "--now", "2026-09-22T09:00:00+08:00")
+    assert late[0]["remaining"]["overdue"] is True

@@ -34,7 +34,7 @@ def test_three_levels_over_a_fortnight(ctx):
     raised_at: dict[int, datetime] = {}
     moment = T0
     while moment <= T0 + timedelta(days=14):
-        report = services.tick(ctx.at(moment))
+        services.tick(ctx.at(moment))
         again = services.tick(ctx.at(moment))
         assert again["escalations_raised"] == 0           # idempotent at the same now
         for row in actions.list_escalations(ctx, status="all"):

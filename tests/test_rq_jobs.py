@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from redis import Redis
 from rq import Queue
 from rq.job import Job
-from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.registry import (FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry,
+                         StartedJobRegistry)
 
 from engine.context import EngineContext
 from engine.jobs.periodic import schedule_periodic
@@ -79,7 +80,8 @@ def test_periodic_jobs_are_enqueued_once_per_period(redis_url):
     assert schedule_periodic(connection, settings, just_after_nine + timedelta(seconds=15)) == []
     assert sweeps.job_ids == ["sweep-20261103T010000Z"]
     job = sweeps.fetch_job("sweep-20261103T010000Z")
-    assert datetime.fromisoformat(job.kwargs["now_iso"]) == datetime(2026, 11, 3, 9, 0, tzinfo=SHANGHAI)
+    nine = datetime(2026, 11, 3, 9, 0, tzinfo=SHANGHAI)
+    assert datetime.fromisoformat(job.kwargs["now_iso"]) == nine     # the period's start
     assert job.retries_left == 3 and job.retry_intervals == [10, 60, 300]
 
     # The sweep's next period (30 s on); notify's minute and the day's digest are taken.
@@ -104,18 +106,37 @@ def test_periodic_jobs_are_enqueued_once_per_period(redis_url):
     assert sorted(results) == ["notify-20261103T010500Z", "sweep-20261103T010500Z"]
     assert len(sweeps) == 3
 
+    # The digest's period runs from one 08:30 to the next: at 08:00 it is still yesterday's.
+    next_morning = datetime(2026, 11, 4, 8, 0, tzinfo=SHANGHAI)
+    assert "digest-20261103" not in schedule_periodic(connection, settings, next_morning)
+    assert "digest-20261104" in schedule_periodic(connection, settings,
+                                                  next_morning + timedelta(minutes=30))
 
-def test_periodic_sweep_runs_in_the_worker(cli, redis_url):
-    env = {"CAREPATH_REDIS_URL": redis_url}
+
+def test_worker_schedules_its_periodic_sweep_and_stops_on_sigterm(cli, redis_url, tmp_path):
     instances = start_care_team(cli, 2)
-    settings = Settings(database_url=cli.env["CAREPATH_DATABASE_URL"], redis_url=redis_url)
-    sweep = periodic_job(settings, "sweep")
-    enqueued = schedule_periodic(connect(redis_url), settings,
-                                 datetime(2026, 11, 3, 9, 0, 20, tzinfo=SHANGHAI), (sweep,))
-    assert enqueued == ["sweep-20261103T010000Z"]
-    cli.run("worker", "--burst", "--queue", "sweeps", env=env)
-    assert care_tasks(cli, env) == Counter({i: 1 for i in instances})
-    assert fetch(redis_url, enqueued[0]).return_value()["timers_fired"] == 2
+    env = {**cli.env, "CAREPATH_REDIS_URL": redis_url, "CAREPATH_NOW": "2026-11-03T09:00:10+08:00"}
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        worker = subprocess.Popen([cli.exe, "worker", "--queue", "sweeps"], env=env, stdout=out,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while care_tasks(cli, env) != Counter({i: 1 for i in instances}):
+            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        worker.send_signal(signal.SIGTERM)           # warm shutdown
+        assert worker.wait(timeout=30) == 0, log.read_text()
+    finally:
+        for pid in _process_tree(worker.pid) if worker.poll() is None else ():
+            os.kill(pid, signal.SIGKILL)
+    # The clock stood still at 09:00:10, so however often the scheduler looked, one period, one job.
+    finished = FinishedJobRegistry(SWEEPS, connection=connect(redis_url), serializer=SERIALIZER)
+    assert finished.get_job_ids() == ["sweep-20261103T010000Z"]
+    report = fetch(redis_url, "sweep-20261103T010000Z").return_value()
+    assert report["timers_fired"] == 2
+    assert datetime.fromisoformat(report["now"]) == datetime.fromisoformat(DUE)  # period start
+    assert "warm shut down requested" in log.read_text()
 
 
 def test_failed_sweep_is_retried_then_kept_in_the_failed_registry(cli, redis_url, tmp_path):
@@ -168,28 +189,30 @@ def test_worker_killed_mid_sweep_loses_and_doubles_nothing(cli, redis_url, tmp_p
     instances = [services.start_instance(ctx, "care_team", VILLAGE).instance for _ in range(count)]
 
     def committed() -> int:
+        """Instances whose timer firing is committed (read from the SQLite file, in-process: a
+        `carepath tasks` call is too slow to catch the sweep half-way)."""
         return sum(1 for t in services.list_tasks(ctx) if t["element"] == "care")
 
     killed_job = cli.json("enqueue", "sweep", "--now", DUE, env=env)["job"]
-    log = open(tmp_path / "worker.log", "w")
-    worker = subprocess.Popen([cli.exe, "worker", "--queue", "sweeps", "--without-scheduler"],
-                              env={**cli.env, **env}, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    log = tmp_path / "worker.log"
+    with open(log, "w") as out:
+        worker = subprocess.Popen([cli.exe, "worker", "--queue", "sweeps", "--without-scheduler"],
+                                  env={**cli.env, **env}, stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
     try:
         deadline = time.monotonic() + 30
         while committed() < 30:
-            assert worker.poll() is None, (tmp_path / "worker.log").read_text()
-            assert time.monotonic() < deadline, "the worker never committed an instance"
+            assert worker.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "too few instances committed\n" + log.read_text()
             time.sleep(0.01)
-        tree = _process_tree(worker.pid)
+    finally:
+        tree = _process_tree(worker.pid)    # worker, its work horse, rq's scheduler process
         for pid in tree:
             os.kill(pid, signal.SIGKILL)
-    finally:
-        worker.kill()
         worker.wait()
-        log.close()
     assert len(tree) >= 2, "expected the worker and its work horse"
     done_before_kill = committed()
+    ctx.db.dispose()
     assert 30 <= done_before_kill < count, \
         f"the sweep was not cut off mid-way ({done_before_kill}/{count}); raise `count`"
 
@@ -205,9 +228,12 @@ def test_worker_killed_mid_sweep_loses_and_doubles_nothing(cli, redis_url, tmp_p
     assert fetch(redis_url, rerun).return_value()["timers_fired"] == count - done_before_kill
 
     # Once its heartbeat has expired, rq's registry cleanup retries the abandoned job (it has
-    # retries left); run now, that retry changes nothing.
+    # retries left: scheduled 10 s on). Run at once, that retry changes nothing.
     started.cleanup(timestamp=time.time() + 3600)
     abandoned = fetch(redis_url, killed_job)
     assert abandoned.get_status() == "scheduled" and abandoned.retries_left == 2
     assert killed_job not in started.get_job_ids()
-    ctx.db.dispose()
+    ScheduledJobRegistry(SWEEPS, connection=connection, serializer=SERIALIZER).requeue(killed_job)
+    cli.run("worker", "--burst", "--queue", "sweeps", env=env)
+    assert fetch(redis_url, killed_job).return_value()["timers_fired"] == 0
+    assert care_tasks(cli, env) == Counter({i: 1 for i in instances})

@@ -104,3 +104,30 @@ def test_calendar_cli_workdays_and_december_warning(cli):
     assert regional["date"] == "2026-11-02"
     bad = cli.run("calendar", "import", str(DATA / "directory.yaml"), check=False)
     assert bad.returncode == 1 and "directory.yaml" in bad.stderr
+
+
+def test_boundary_timer_in_working_days_is_the_deadline_and_fires_then(ctx):
+    deploy_files(ctx, [BPMN / "consult_timer.bpmn"])
+    start = local(2026, 9, 18, 10)          # Friday; Sunday 20th is a 调休 working day
+    started = services.start_instance(ctx.at(start), "consult_timer", "510781001", {})
+    consult = task_by_element(started.tasks, "consult")
+    assert consult["due_at"] == local(2026, 9, 21, 18)
+    assert consult["due_source"] == "official:chinese_calendar"
+    assert services.tick(ctx.at(local(2026, 9, 21, 17, 59)))["timers_fired"] == 0
+    assert services.tick(ctx.at(local(2026, 9, 21, 18)))["timers_fired"] == 1
+    assert [t["element"] for t in services.list_tasks(ctx, instance_id=started.instance)] == ["escalated"]
+
+
+def test_import_moves_a_working_day_timer_with_its_deadline(ctx):
+    deploy_files(ctx, [BPMN / "consult_timer.bpmn"])
+    started = services.start_instance(ctx.at(local(2027, 2, 10, 10)), "consult_timer", "510781001", {})
+    before = task_by_element(started.tasks, "consult")
+    assert before["due_provisional"] is True
+    import_calendar(ctx.at(local(2026, 12, 2, 9)), CALENDARS / "national-2027.yaml")
+    after = task_by_element(services.list_tasks(ctx, instance_id=started.instance), "consult")
+    assert after["due_at"] == local(2027, 2, 15, 18) and after["due_provisional"] is False
+    from engine.store.models import Instance
+    with ctx.db.unit_of_work() as session:
+        assert session.get(Instance, started.instance).wake_at == local(2027, 2, 15, 18)
+    assert services.tick(ctx.at(local(2027, 2, 15, 17)))["timers_fired"] == 0
+    assert services.tick(ctx.at(local(2027, 2, 15, 18)))["timers_fired"] == 1

@@ -10,7 +10,11 @@ import click
 
 from ..settings import SettingsError
 from . import deadlines, setup, work  # noqa: F401  (importing them registers the commands)
+from ..jobs.commands import enqueue, worker
 from .common import cli
+
+cli.add_command(worker)
+cli.add_command(enqueue)
 
 
 def main():

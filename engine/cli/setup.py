@@ -126,6 +126,9 @@ def run(state, host, port, interval):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     ctx = state.context()
     ctx.db.create_schema()
+    if ctx.settings.redis_url:
+        click.echo("已设置 CAREPATH_REDIS_URL：定时扫描与通知由 `carepath worker` 执行，本进程不扫描。")
+        return
     stop = threading.Event()
     click.echo(f"CarePath 引擎已启动 ({ctx.db.dialect})，每 {interval:g} 秒扫描一次定时器与消息。"
                f"网页界面尚未包含在此版本中（{host}:{port} 未监听）。按 Ctrl-C 退出。")

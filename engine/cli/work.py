@@ -41,7 +41,8 @@ def _print_tasks(rows):
 
 
 TASK_FIELDS = ("id", "instance", "name", "element", "role", "org", "status", "assignee", "due_at",
-               "process", "form_key", "follow_up_at", "completed_by", "completed_at")
+               "due_provisional", "due_source", "paused", "escalation_level", "process", "form_key",
+               "follow_up_at", "completed_by", "completed_at", "remaining")
 
 
 @cli.command()
@@ -64,7 +65,7 @@ def tasks(state, user, role, org, instance_id, status, limit, now, as_json):
         rows = [r for r in rows if (not role or r["role"] == role)]
     else:
         rows = services.list_tasks(ctx, role, org, instance_id, status)
-    rows = [{k: r[k] for k in TASK_FIELDS} for r in rows]
+    rows = [{k: r[k] for k in TASK_FIELDS if k in r} for r in rows]
     emit(ctx, rows, as_json, _print_tasks)
 
 

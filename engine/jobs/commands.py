@@ -12,16 +12,19 @@ import sys
 import click
 from redis.exceptions import RedisError
 
+from ..settings import SettingsError
 from .registry import QUEUES, job_ids
 
 
 def _handled(f):
-    """The `carepath` error handling (engine and settings errors), plus Redis being unreachable."""
+    """Settings errors and an unreachable Redis end the command with one clear line."""
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
-        from ..cli import handled
         try:
-            return handled(f)(*args, **kwargs)
+            return f(*args, **kwargs)
+        except SettingsError as err:
+            click.echo(f"配置错误: {err}", err=True)
+            sys.exit(2)
         except RedisError as err:
             click.echo(f"错误: 无法使用 Redis (CAREPATH_REDIS_URL): {err}", err=True)
             sys.exit(1)
@@ -46,7 +49,7 @@ def worker(queues, burst, with_scheduler):
 
 
 @click.command()
-@click.argument("job_name", type=click.Choice(job_ids()))
+@click.argument("job_name", metavar="JOB", type=click.Choice(job_ids()))
 @click.option("--now", envvar="CAREPATH_NOW", default=None,
               help="任务运行时的引擎时钟 (ISO 8601)；默认为任务运行时的当前时间")
 @click.option("--json", "as_json", is_flag=True, help="机器可读的 JSON 输出")

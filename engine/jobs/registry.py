@@ -22,7 +22,7 @@ _ID = re.compile(r"[A-Za-z0-9_]+")
 
 @dataclass(frozen=True)
 class PeriodicJob:
-    """One periodic job: `func(now_iso=...)` on `queue`, every N seconds or daily at a local time."""
+    """`func(now_iso=...)` run on `queue` every N seconds, or daily at a local time."""
 
     id: str
     func: str
@@ -36,7 +36,7 @@ class PeriodicJob:
         if not _ID.fullmatch(self.id):
             raise ValueError(f"periodic job id {self.id!r}: letters, digits and _ only")
         if (self.every_seconds is None) == (self.daily_at is None):
-            raise ValueError(f"periodic job {self.id!r}: give exactly one of every_seconds, daily_at")
+            raise ValueError(f"periodic job {self.id!r}: give one of every_seconds, daily_at")
         if self.queue not in QUEUES:
             raise ValueError(f"periodic job {self.id!r}: unknown queue {self.queue!r}")
 
@@ -46,8 +46,8 @@ def periodic_jobs(settings) -> tuple[PeriodicJob, ...]:
     return (
         PeriodicJob(id="sweep", func="engine.jobs.tasks.sweep", queue=SWEEPS,
                     every_seconds=settings.sweep_interval, retry_intervals=(10, 60, 300)),
-        PeriodicJob(id="notify", func="engine.jobs.tasks.deliver_notifications", queue=NOTIFICATIONS,
-                    every_seconds=60),
+        PeriodicJob(id="notify", func="engine.jobs.tasks.deliver_notifications",
+                    queue=NOTIFICATIONS, every_seconds=60),
         PeriodicJob(id="digest", func="engine.jobs.tasks.send_digests", queue=NOTIFICATIONS,
                     daily_at=settings.digest_time, retry_intervals=(60, 300, 900)),
     )

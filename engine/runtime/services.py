@@ -246,9 +246,15 @@ def complete(ctx, task_id: int, username: str, data: dict | None = None) -> Outc
 
 
 def tasks_for_user(ctx, username: str, **filters) -> list[dict]:
+    """The user's inbox, each task with its remaining working time on its unit's calendar."""
+    from ..calendars import chain_of
+    from ..deadlines import remaining
+    now = ctx.clock.now()
     with ctx.db.unit_of_work() as session:
         actor = actor_for(session, username)
-        return [task_dict(t) for t in repo.inbox(session, username, list(actor.grants), **filters)]
+        rows = repo.inbox(session, username, list(actor.grants), **filters)
+        return [{**task_dict(t), "remaining": remaining(ctx.calendar(chain_of(t.org_path)), now, t.due_at)}
+                for t in rows]
 
 
 def list_tasks(ctx, role: str | None = None, org: str | None = None, instance_id: int | None = None,
