@@ -8,7 +8,7 @@ from datetime import datetime
 from ..access import can_handle_escalation, can_supervise
 from ..calendars import chain_of
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from ..runtime.services import actor_for, task_dict, view_of
+from ..runtime.services import actor_for, org_path_or_fail, task_dict, view_of
 from ..store import directory as directory_repo
 from ..store import escalation as repo
 from ..store import runtime as runtime_repo
@@ -26,12 +26,7 @@ def escalation_dict(row: Escalation) -> dict:
 def list_escalations(ctx, org: str | None = None, status: str = "open") -> list[dict]:
     statuses = {"open": ("open", "acknowledged"), "all": None}[status]
     with ctx.db.unit_of_work() as session:
-        path = None
-        if org:
-            unit = directory_repo.org_unit(session, org)
-            if unit is None:
-                raise NotFound(f"机构 {org} 不存在")
-            path = unit.path
+        path = org_path_or_fail(session, org) if org else None
         return [escalation_dict(r) for r in repo.list_escalations(session, path, statuses)]
 
 

@@ -64,6 +64,14 @@ def check_data(data) -> dict:
     return data
 
 
+def org_path_or_fail(session, org: str) -> str:
+    """The materialized path of an org unit code, for "this unit and below" filters."""
+    unit = directory_repo.org_unit(session, org)
+    if unit is None:
+        raise NotFound(f"机构 {org} 不存在 (unknown org unit)")
+    return unit.path
+
+
 def actor_for(session, username: str) -> Actor:
     user = directory_repo.get_user(session, username)
     if user is None or not user.active:
@@ -261,12 +269,7 @@ def list_tasks(ctx, role: str | None = None, org: str | None = None, instance_id
                status: str = "open") -> list[dict]:
     statuses = {"open": repo.ACTIVE, "completed": ("completed",), "all": None}[status]
     with ctx.db.unit_of_work() as session:
-        org_path = None
-        if org:
-            unit = directory_repo.org_unit(session, org)
-            if unit is None:
-                raise NotFound(f"机构 {org} 不存在")
-            org_path = unit.path
+        org_path = org_path_or_fail(session, org) if org else None
         return [task_dict(t) for t in repo.list_tasks(session, role=role, org_path=org_path,
                                                       instance_id=instance_id, statuses=statuses)]
 
