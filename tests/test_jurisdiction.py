@@ -81,3 +81,10 @@ def test_cli_refuses_with_a_clear_message(cli):
     assert refused.returncode == 1 and "无权处理" in refused.stderr
     mine = cli.json("tasks", "--user", "teacher_a")
     assert [t["id"] for t in mine] == [int(task_id)]
+
+
+def test_inbox_filters_by_role_in_the_query(ctx):
+    deploy_files(ctx, [BPMN / "school_screening.bpmn"])
+    services.start_instance(ctx, "school_screening", "510781001", {})
+    assert len(services.tasks_for_user(ctx, "teacher_a", role="education.teacher")) == 1
+    assert services.tasks_for_user(ctx, "teacher_a", role="health.family_doctor") == []

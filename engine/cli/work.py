@@ -61,8 +61,7 @@ def tasks(state, user, role, org, instance_id, status, limit, now, as_json):
     from ..runtime import services
     ctx = state.context(now)
     if user:
-        rows = services.tasks_for_user(ctx, user, limit=limit, instance_id=instance_id)
-        rows = [r for r in rows if (not role or r["role"] == role)]
+        rows = services.tasks_for_user(ctx, user, limit=limit, instance_id=instance_id, role=role)
     else:
         rows = services.list_tasks(ctx, role, org, instance_id, status)
     rows = [{k: r[k] for k in TASK_FIELDS if k in r} for r in rows]

@@ -64,7 +64,8 @@ def set_task_status(session: Session, task_id: int, from_statuses: tuple[str, ..
 
 
 def inbox(session: Session, username: str, grants: list[tuple[str, str]], *, limit: int = 50,
-          offset: int = 0, process_id: str | None = None, instance_id: int | None = None):
+          offset: int = 0, process_id: str | None = None, instance_id: int | None = None,
+          role: str | None = None):
     """Tasks this user may act on: offered to a role they hold over the task's unit (or to them
     by name) and not claimed by someone else. Driven by the grants index; sorted by due time."""
     conditions = [TaskGrant.username == username]
@@ -80,6 +81,8 @@ def inbox(session: Session, username: str, grants: list[tuple[str, str]], *, lim
         query = query.where(HumanTask.process_id == process_id)
     if instance_id:
         query = query.where(HumanTask.instance_id == instance_id)
+    if role:
+        query = query.where(HumanTask.role_code == role)
     query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
     return list(session.scalars(query.limit(limit).offset(offset)))
 
