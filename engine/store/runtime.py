@@ -69,8 +69,8 @@ def inbox(session: Session, username: str, grants: list[tuple[str, str]], *, lim
     """Tasks this user may act on: offered to a role they hold over the task's unit (or to them
     by name) and not claimed by someone else. Driven by the grants index; sorted by due time."""
     conditions = [TaskGrant.username == username]
-    for role, path in grants:
-        conditions.append(and_(TaskGrant.role_code == role,
+    for granted_role, path in grants:
+        conditions.append(and_(TaskGrant.role_code == granted_role,
                                TaskGrant.org_path.like(_prefix_pattern(path), escape="\\")))
     visible = select(TaskGrant.task_id).where(or_(*conditions))
     query = (select(HumanTask)
