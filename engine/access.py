@@ -10,8 +10,6 @@ from dataclasses import dataclass
 
 from .directory import covers
 
-ACTIVE = ("open", "claimed")
-
 
 @dataclass(frozen=True)
 class Actor:

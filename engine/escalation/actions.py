@@ -8,7 +8,7 @@ from datetime import datetime
 from ..access import can_handle_escalation, can_supervise
 from ..calendars import chain_of
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from ..runtime.services import actor_for, org_path_or_fail, task_dict, view_of
+from ..runtime.services import active_task_or_fail, actor_for, org_path_or_fail, task_dict, view_of
 from ..store import directory as directory_repo
 from ..store import escalation as repo
 from ..store import runtime as runtime_repo
@@ -68,11 +68,7 @@ def add_note(ctx, escalation_id: int, username: str, note: str) -> dict:
 
 
 def _supervised_task(session, task_id: int, username: str) -> tuple[HumanTask, object]:
-    task = session.get(HumanTask, task_id)
-    if task is None:
-        raise NotFound(f"任务 {task_id} 不存在")
-    if task.status not in runtime_repo.ACTIVE:
-        raise Conflict(f"任务 {task_id} 已{'完成' if task.status == 'completed' else '取消'}，不能再调整")
+    task = active_task_or_fail(session, task_id, "不能再调整")
     actor = actor_for(session, username)
     # Supervisor escalations sit at or above the task's unit, so whoever may work one also
     # supervises the task; reminders (level 1) give the task's own people no such power.

@@ -64,14 +64,14 @@ def boundary_timer(task):
     return best
 
 
-def resolve_due(task, extensions: dict, ctx, chain: list[str]) -> Due | None:
+def resolve_due(task, extensions: dict, clock, calendar) -> Due | None:
     """The task's deadline: its dueDate (counted on the task's unit's calendar), else its
     earliest boundary timer."""
     text = extensions.get("dueDate")
     if text and text.strip():
         engine = task.workflow.script_engine
-        with engine.calendar_of(ctx.calendar(chain)):
-            return due_from_expression(task, text, ctx.clock)
+        with engine.calendar_of(calendar):
+            return due_from_expression(task, text, clock)
     timer, moment = boundary_timer(task)
     return due_from_timer(timer, moment) if timer is not None else None
 
@@ -95,12 +95,12 @@ def build_human_task(task, instance, directory: Directory, ctx) -> HumanTask:
     unit = directory.unit(org_code)
     if unit is None:
         raise AssignmentError(f"任务的机构 {org_code} 不存在 (unknown org unit)")
-    chain = chain_of(unit.path)
-    due = resolve_due(task, extensions, ctx, chain)
+    calendar = ctx.calendar(chain_of(unit.path))
+    due = resolve_due(task, extensions, ctx.clock, calendar)
     ladder = ctx.policy().ladder_name(instance.process_id, spec.bpmn_id,
                                       (extensions.get("properties") or {}).get("escalation"))
     steps = ctx.policy().ladder(ladder)
-    first_escalation = steps[0].moment(due.at, ctx.calendar(chain)) if steps and due else None
+    first_escalation = steps[0].moment(due.at, calendar) if steps and due else None
     return HumanTask(
         instance_id=instance.id, spiff_task_id=str(task.id), element=spec.bpmn_id,
         name=spec.bpmn_name or spec.bpmn_id, process_id=instance.process_id,

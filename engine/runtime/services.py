@@ -160,6 +160,14 @@ def retry_instance(ctx, instance_id: int, actor: str | None = None) -> Outcome:
 
 # --- human tasks -------------------------------------------------------------------------------
 
+def active_task_or_fail(session, task_id: int, refusal: str) -> HumanTask:
+    """A task that is still open or claimed; `refusal` says what cannot be done to an ended one."""
+    task = _task_for(session, task_id)
+    if task.status not in repo.ACTIVE:
+        raise Conflict(f"任务 {task_id} 已{'完成' if task.status == 'completed' else '取消'}，{refusal}")
+    return task
+
+
 def _task_for(session, task_id: int) -> HumanTask:
     task = session.get(HumanTask, task_id)
     if task is None:
@@ -261,8 +269,9 @@ def tasks_for_user(ctx, username: str, **filters) -> list[dict]:
     with ctx.db.unit_of_work() as session:
         actor = actor_for(session, username)
         rows = repo.inbox(session, username, list(actor.grants), **filters)
-        return [{**task_dict(t), "remaining": remaining(ctx.calendar(chain_of(t.org_path)), now, t.due_at)}
-                for t in rows]
+    calendar = ctx.calendar()   # one look at the stored layers; regional views are cached
+    return [{**task_dict(t), "remaining": remaining(calendar.for_region(chain_of(t.org_path)), now, t.due_at)}
+            for t in rows]
 
 
 def list_tasks(ctx, role: str | None = None, org: str | None = None, instance_id: int | None = None,

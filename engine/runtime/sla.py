@@ -8,19 +8,15 @@ from ..access import can_see, can_supervise
 from ..calendar import Deadline
 from ..calendars import chain_of
 from ..deadlines import recount
-from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ..errors import Conflict, InvalidInput, PermissionDenied
 from ..store import runtime as repo
 from ..store.models import HumanTask
-from .services import actor_for, task_dict, view_of
+from .services import active_task_or_fail, actor_for, task_dict, view_of
 
 
 def _task_for_sla(session, task_id: int, username: str) -> HumanTask:
     from ..escalation.ladder import supervisor_role
-    task = session.get(HumanTask, task_id)
-    if task is None:
-        raise NotFound(f"任务 {task_id} 不存在")
-    if task.status not in repo.ACTIVE:
-        raise Conflict(f"任务 {task_id} 已结束，不能暂停或恢复计时")
+    task = active_task_or_fail(session, task_id, "不能暂停或恢复计时")
     actor = actor_for(session, username)
     if not (can_see(actor, view_of(task)) or can_supervise(actor, supervisor_role(task.role_code), view_of(task))):
         raise PermissionDenied(f"用户 {username} 无权调整任务 {task_id} 的计时")

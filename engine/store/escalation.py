@@ -69,11 +69,6 @@ def list_escalations(session: Session, org_path: str | None, statuses: tuple[str
     return list(session.scalars(query.order_by(Escalation.raised_at.desc(), Escalation.id.desc()).limit(limit)))
 
 
-def escalations_of_task(session: Session, task_id: int) -> list[Escalation]:
-    return list(session.scalars(select(Escalation).where(Escalation.task_id == task_id)
-                                .order_by(Escalation.level)))
-
-
 def units(session: Session, codes) -> dict[str, OrgUnit]:
     codes = list(codes)
     if not codes:
