@@ -16,8 +16,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# On an empty database `carepath run` loads the demo region, pathways and cohort first.
 run: $(STAMP)
-	$(BIN)/carepath init
 	$(BIN)/carepath run
 
 test: $(STAMP)

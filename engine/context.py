@@ -20,6 +20,8 @@ class EngineContext:
         self.clock = Clock(now or self.settings.now, self.settings.timezone)
         self.serializer = PathwaySerializer()
         self.specs = SpecCache(self.serializer)
+        from .runtime.forms import FormCache
+        self.forms = FormCache()
         from .calendars import CalendarCache
         self.calendars = CalendarCache(self.settings)
         self._policy = None

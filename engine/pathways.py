@@ -9,17 +9,22 @@ the version they started with.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from threading import Lock
 
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS
 from sqlalchemy.exc import SQLAlchemyError
 
 from .bpmn.messages import CarePathMessage
 from .bpmn.parser import CarePathParser
 from .bpmn.serializer import PathwaySerializer
-from .bpmn.validate import Problem, validate_bytes
+from .bpmn.companions import FormFiles, FormKeyError, decisions_beside, forms_root_for
+from .bpmn.problems import Problem
+from .bpmn.validate import NS, validate_bytes
+from .bpmn.validate_companions import Decisions, load_form, read_decisions
 from .bpmn.xmlsafe import UnsafeXmlError, parse_xml
 from .errors import NotFound, PathwayInvalid
 from .store import directory as directory_repo
@@ -80,15 +85,77 @@ def _message_start_names(spec) -> list[str]:
                    if isinstance(ts, StartEvent) and isinstance(ts.event_definition, CarePathMessage)})
 
 
+def _read_sources(paths: list[str], max_bytes: int) -> tuple[list, list]:
+    """(BPMN sources, DMN sources) as (filename, bytes): DMN files named explicitly plus those
+    beside each BPMN file."""
+    bpmn, dmn, seen = [], [], set()
+    for path in paths:
+        target = dmn if os.fspath(path).endswith(".dmn") else bpmn
+        target.append((os.fspath(path), _read(os.fspath(path), max_bytes)))
+        seen.add(os.path.realpath(path))
+    for filename, _ in list(bpmn):
+        for beside in decisions_beside(filename):
+            if os.path.realpath(beside) not in seen:
+                seen.add(os.path.realpath(beside))
+                dmn.append((os.path.relpath(beside), _read(os.fspath(beside), max_bytes)))
+    return bpmn, dmn
+
+
+def _task_form_keys(spec, subprocess_specs: dict) -> set[str]:
+    keys = set()
+    for process in (spec, *subprocess_specs.values()):
+        for task_spec in process.task_specs.values():
+            key = (getattr(task_spec, "extensions", None) or {}).get("formKey")
+            if key:
+                keys.add(key.strip())
+    return keys
+
+
+def _collect_forms(session, keys: set[str], forms: FormFiles, called: dict[str, int | None]) -> dict:
+    """Form definitions by key: from the forms directory, else from the deployed versions of
+    called pathways (whose forms were checked when they were deployed)."""
+    deployed = {}
+    for version_id in called.values():
+        version = repo.version_by_id(session, version_id) if version_id else None
+        deployed.update((version.forms or {}) if version is not None else {})
+    found, missing = {}, []
+    for key in sorted(keys):
+        try:
+            found[key] = load_form(forms, key)
+        except FormKeyError as err:
+            if key in deployed:
+                found[key] = deployed[key]
+            else:
+                missing.append(Problem(str(forms.root or "-"), 0, key, err.message))
+    if missing:
+        raise PathwayInvalid(f"{len(missing)} 个表单问题，未部署任何文件", missing)
+    return found
+
+
+def _bundle_sha(sha: str, tree, decisions: Decisions, forms: dict) -> str:
+    digest = hashlib.sha256(sha.encode())
+    for task in tree.xpath("//bpmn:businessRuleTask", namespaces=NS):
+        ref = task.get(f"{{{CAMUNDA_MODEL_NS}}}decisionRef")
+        if ref in decisions.by_id:
+            digest.update(ref.encode() + hashlib.sha256(decisions.by_id[ref][1]).digest())
+    digest.update(json.dumps(forms, sort_keys=True, ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
 def deploy_files(engine, paths: list[str], comment: str | None = None,
                  actor: str | None = None) -> list[DeployResult]:
-    """Validate and deploy BPMN files together; all or nothing."""
+    """Validate and deploy BPMN files together with the DMN tables beside them and the forms
+    their tasks name; all or nothing."""
     max_bytes = engine.settings.max_bpmn_bytes
-    sources = [(os.fspath(p), _read(os.fspath(p), max_bytes)) for p in paths]
+    sources, dmn_sources = _read_sources(paths, max_bytes)
+    if not sources:
+        raise PathwayInvalid("没有 BPMN 文件可部署 (no .bpmn file given)", [])
+    forms = FormFiles(forms_root_for(sources[0][0], engine.settings.forms_dir))
     now = engine.clock.now()
     with engine.db.unit_of_work() as session:
         roles = {r.code: r.name for r in directory_repo.all_roles(session)} or None
         deployed = {v.process_id for v in repo.latest_versions(session)}
+        decisions, problems = read_decisions(dmn_sources, max_bytes)
         local = set()
         trees = []
         for filename, data in sources:
@@ -99,24 +166,26 @@ def deploy_files(engine, paths: list[str], comment: str | None = None,
             if tree is not None:
                 local |= set(_process_names(tree))
             trees.append(tree)
-        problems = []
         for filename, data in sources:
-            problems += validate_bytes(data, filename, roles, deployed | local, max_bytes)
+            problems += validate_bytes(data, filename, roles, deployed | local, max_bytes,
+                                       decisions, forms)
         if problems:
             raise PathwayInvalid(f"{len(problems)} 个问题，未部署任何文件", problems)
 
         parser = CarePathParser()
-        names: dict[str, tuple[str | None, str, bytes, str]] = {}
+        for dmn_file, root in decisions.roots():
+            parser.add_dmn_xml(root, dmn_file)
+        names: dict[str, tuple[str | None, str, bytes, str, object]] = {}
         for (filename, data), tree in zip(sources, trees):
             parser.add_bpmn_xml(tree, filename)
             sha = hashlib.sha256(data).hexdigest()
             for pid, pname in _process_names(tree).items():
-                names[pid] = (pname, sha, data, filename)
+                names[pid] = (pname, sha, data, filename, tree)
         _add_called_sources(session, parser, local, max_bytes)
 
         results = []
         for process_id in sorted(set(parser.get_process_ids()) & set(names)):
-            pname, sha, data, filename = names[process_id]
+            pname, sha, data, filename, tree = names[process_id]
             spec = parser.get_spec(process_id)
             subprocess_specs = parser.get_subprocess_specs(process_id)
             depends_on = {}
@@ -124,8 +193,11 @@ def deploy_files(engine, paths: list[str], comment: str | None = None,
                 if called not in names:
                     dep = repo.latest_version(session, called)
                     depends_on[called] = dep.id if dep else None
+            version_forms = _collect_forms(session, _task_form_keys(spec, subprocess_specs),
+                                           forms, depends_on)
+            bundle = _bundle_sha(sha, tree, decisions, version_forms)
             latest = repo.latest_version(session, process_id)
-            if latest is not None and latest.source_sha256 == sha and (latest.depends_on or {}) == depends_on:
+            if latest is not None and latest.bundle_sha256 == bundle and (latest.depends_on or {}) == depends_on:
                 results.append(DeployResult(process_id, latest.version, latest.id, False, latest.name))
                 continue
             repo.store_source(session, sha, os.path.basename(filename), data)
@@ -134,10 +206,12 @@ def deploy_files(engine, paths: list[str], comment: str | None = None,
                 name=pname, source_sha256=sha,
                 spec_json=engine.serializer.specs_to_json(spec, subprocess_specs),
                 message_starts=_message_start_names(spec), depends_on=depends_on,
+                forms=version_forms, bundle_sha256=bundle,
                 comment=comment, deployed_at=now, deployed_by=actor)
             replace_message_starts(session, process_id, version.message_starts)
             record_event(session, now, "pathway_deployed", actor=actor, process_id=process_id,
-                         version=version.version, sha256=sha, comment=comment)
+                         version=version.version, sha256=sha, bundle_sha256=bundle, comment=comment,
+                         forms=sorted(version_forms))
             results.append(DeployResult(process_id, version.version, version.id, True, pname))
     return results
 

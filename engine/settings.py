@@ -33,6 +33,7 @@ class Settings:
     smtp_port: int = 25
     smtp_from: str = "carepath@localhost"
     digest_time: time = time(8, 30)
+    forms_dir: str | None = None
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -101,4 +102,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         smtp_port=_positive_int("CAREPATH_SMTP_PORT", env.get("CAREPATH_SMTP_PORT", "25")),
         smtp_from=env.get("CAREPATH_SMTP_FROM", "carepath@localhost"),
         digest_time=_clock_time("CAREPATH_DIGEST_TIME", env.get("CAREPATH_DIGEST_TIME", "08:30")),
+        forms_dir=env.get("CAREPATH_FORMS_DIR") or None,
     )

@@ -38,6 +38,49 @@ def ctx(db_url):
     engine.db.dispose()
 
 
+PATHWAYS = ROOT / "pathways"
+FORMS = ROOT / "forms"
+DEMO_DIRECTORY = ROOT / "engine" / "demo" / "directory.yaml"
+
+
+@pytest.fixture(scope="session")
+def region_template(tmp_path_factory) -> Path:
+    """A database file with the schema and the demo region's directory, built once per session
+    (hashing 50 demo passwords takes seconds) and copied for each test that uses it."""
+    from engine.context import EngineContext
+    from engine.directory import load_directory
+    from engine.settings import Settings
+
+    path = tmp_path_factory.mktemp("region") / "template.sqlite"
+    engine = EngineContext(Settings(database_url=f"sqlite:///{path}"), now=T0)
+    engine.db.create_schema()
+    load_directory(engine.db, DEMO_DIRECTORY)
+    engine.db.dispose()
+    return path
+
+
+@pytest.fixture
+def region(tmp_path, region_template):
+    """An engine on a fresh copy of the demo region (users of every role, supervisors included),
+    clock at T0, no pathway deployed yet: see `deploy_pathways`."""
+    import shutil
+
+    from engine.context import EngineContext
+    from engine.settings import Settings
+
+    path = tmp_path / "carepath.sqlite"
+    shutil.copyfile(region_template, path)
+    engine = EngineContext(Settings(database_url=f"sqlite:///{path}"), now=T0)
+    yield engine
+    engine.db.dispose()
+
+
+def deploy_pathways(ctx, *process_ids: str):
+    """Deploy `pathways/<id>.bpmn` files (with their forms and decision tables) into ctx."""
+    from engine.pathways import deploy_files
+    return deploy_files(ctx, [PATHWAYS / f"{pid}.bpmn" for pid in process_ids])
+
+
 class Cli:
     """Runs the real `carepath` console script against one database."""
 

@@ -2,7 +2,7 @@
 task, an override in the task's camunda:properties, strict validation of the file."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from engine.pathways import deploy_files
 from engine.runtime import services
 from engine.settings import Settings
 
-from conftest import BPMN, DATA, SHANGHAI, T0, task_by_element
+from conftest import BPMN, DATA, T0, task_by_element
 
 
 @pytest.fixture

@@ -23,7 +23,9 @@ def test_running_instances_stay_on_their_version(ctx, tmp_path):
     v1 = deploy_files(ctx, [BPMN / "school_screening.bpmn"])[0]
     old = services.start_instance(ctx, "school_screening", TOWNSHIP_A, {})
 
-    changed = tmp_path / "school_screening.bpmn"
+    (tmp_path / "bpmn").mkdir()
+    shutil.copytree(BPMN.parent / "forms", tmp_path / "forms")   # forms travel with the pathway
+    changed = tmp_path / "bpmn" / "school_screening.bpmn"
     shutil.copy(BPMN / "school_screening.bpmn", changed)
     changed.write_text(changed.read_text(encoding="utf-8").replace('camunda:dueDate="P2D"', 'camunda:dueDate="P4D"'),
                        encoding="utf-8")

@@ -2,8 +2,9 @@
 
 * Input is always an lxml tree from `engine.bpmn.xmlsafe.parse_xml` (never a path or raw string).
 * Every element's Camunda attributes (`assignee`, `candidateUsers`, `candidateGroups`, `dueDate`,
-  `followUpDate`, `formKey`, `priority`), its `camunda:properties` and its source line are kept in
-  the task spec's `extensions`, which SpiffWorkflow serializes with the spec.
+  `followUpDate`, `formKey`, `priority`), its `camunda:properties`, its declared form fields
+  (`camunda:formData`) and its source line are kept in the task spec's `extensions`, which
+  SpiffWorkflow serializes with the spec.
 * Timers read the engine clock and accept unquoted ISO 8601 literals (`engine.bpmn.timers`).
 * Messages carry an explicit payload and can land in a result variable (`engine.bpmn.messages`).
 """
@@ -41,7 +42,24 @@ class _ExtensionsMixin:
             value = node.get(f"{{{CAMUNDA_MODEL_NS}}}{attribute}")
             if value is not None:
                 extensions[attribute] = value
+        fields = self._declared_fields(node)
+        if fields:
+            extensions["formFields"] = fields
         return extensions
+
+    def _declared_fields(self, node) -> list[dict]:
+        """Camunda "generated task form" fields (camunda:formData/camunda:formField): the
+        variables a task without a form file declares it takes."""
+        fields = []
+        for field in self._xpath(node, "./bpmn:extensionElements/camunda:formData/camunda:formField"):
+            fields.append({
+                "id": field.get("id"), "label": field.get("label"), "type": field.get("type"),
+                "values": [{"id": v.get("id"), "name": v.get("name")}
+                           for v in self._xpath(field, "./camunda:value")],
+                "validation": [{"name": c.get("name"), "config": c.get("config")}
+                               for c in self._xpath(field, "./camunda:validation/camunda:constraint")],
+            })
+        return fields
 
 
 class _EventMixin:

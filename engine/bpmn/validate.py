@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 from functools import lru_cache
@@ -24,6 +23,9 @@ from ..directory import LEVELS
 from ..scripting import check_expression, check_script
 from .moments import MomentError, is_iso_literal, parse_cycle, to_instant
 from .parser import CarePathParser
+from .companions import FormFiles, decisions_beside, forms_root_for
+from .problems import Problem, SourceLines
+from .validate_companions import Decisions, decision_ref_problems, form_problems, read_decisions
 from .xmlsafe import UnsafeXmlError, parse_xml
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -35,39 +37,10 @@ _PROBE, _PROBE_TZ = datetime(2026, 1, 1, tzinfo=timezone.utc), ZoneInfo("Asia/Sh
 _LOOKS_ISO = re.compile(r"^(P\d|PT\d|R\d*/|\d{4}-\d{2})", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int
-    element: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.element}: {self.message}"
-
-
 @lru_cache(maxsize=1)
 def _bpmn_schema() -> etree.XMLSchema:
     with open(XSD_PATH, "rb") as handle:
         return etree.XMLSchema(etree.parse(handle))
-
-
-class _Lines:
-    """Where an element starts in the source. libxml2 reports the line on which a start tag
-    ends; analysts look for the line where it begins."""
-
-    def __init__(self, data: bytes):
-        self.lines = data.decode("utf-8", errors="replace").splitlines()
-
-    def start(self, element) -> int:
-        end = element.sourceline or 0
-        if not isinstance(element.tag, str):
-            return end
-        pattern = re.compile(r"<(?:[\w.-]+:)?" + re.escape(etree.QName(element).localname) + r"(?=[\s/>]|$)")
-        for number in range(min(end, len(self.lines)), max(end - 50, 0), -1):
-            if pattern.search(self.lines[number - 1]):
-                return number
-        return end
 
 
 def _element_id(element) -> str:
@@ -76,7 +49,7 @@ def _element_id(element) -> str:
     return element.get("id") or etree.QName(element).localname
 
 
-def _xsd_problems(tree, filename: str, lines: _Lines) -> list[Problem]:
+def _xsd_problems(tree, filename: str, lines: SourceLines) -> list[Problem]:
     schema = _bpmn_schema()
     copy = etree.ElementTree(etree.fromstring(etree.tostring(tree)))
     for expr in copy.xpath(".//bpmn:correlationPropertyRetrievalExpression/bpmn:formalExpression",
@@ -96,7 +69,7 @@ def _xsd_problems(tree, filename: str, lines: _Lines) -> list[Problem]:
 
 
 class _Checker:
-    def __init__(self, tree, filename: str, lines: _Lines, roles: dict[str, str] | None,
+    def __init__(self, tree, filename: str, lines: SourceLines, roles: dict[str, str] | None,
                  known_processes: set[str] | None):
         self.tree, self.filename, self.lines = tree, filename, lines
         self.roles = roles
@@ -218,10 +191,10 @@ class _Checker:
 
 
 # SpiffWorkflow findings that CarePath's own rules report with more detail (in _Checker).
-_REPORTED_BY_CARPATH_RULES = ("outgoing sequence flow without condition",)
+_REPORTED_BY_CARPATH_RULES = ("outgoing sequence flow without condition", "No DMN Diagram available")
 
 
-def _spiff_problem(tree, filename: str, lines: _Lines, err: ValidationException,
+def _spiff_problem(tree, filename: str, lines: SourceLines, err: ValidationException,
                    fallback: str) -> Problem | None:
     message = str(err.args[0]) if err.args else str(err)
     if any(text in message for text in _REPORTED_BY_CARPATH_RULES):
@@ -234,9 +207,11 @@ def _spiff_problem(tree, filename: str, lines: _Lines, err: ValidationException,
     return Problem(filename, line, element or "-", f"无法执行: {message}")
 
 
-def _spiff_problems(tree, filename: str, lines: _Lines) -> list[Problem]:
+def _spiff_problems(tree, filename: str, lines: SourceLines, decisions: Decisions) -> list[Problem]:
     parser = CarePathParser()
     try:
+        for dmn_file, root in decisions.roots():
+            parser.add_dmn_xml(root, dmn_file)
         parser.add_bpmn_xml(tree, filename)
         process_ids = parser.get_process_ids()
     except ValidationException as err:
@@ -257,23 +232,42 @@ def _spiff_problems(tree, filename: str, lines: _Lines) -> list[Problem]:
 
 def validate_bytes(data: bytes, filename: str, roles: dict[str, str] | None = None,
                    known_processes: set[str] | None = None,
-                   max_bytes: int = 5 * 1024 * 1024) -> list[Problem]:
-    """All problems of one BPMN document. `roles` (code → name) enables role checks."""
+                   max_bytes: int = 5 * 1024 * 1024, decisions: Decisions | None = None,
+                   forms: FormFiles | None = None) -> list[Problem]:
+    """All problems of one BPMN document. `roles` (code → name) enables role checks;
+    `decisions` are the DMN tables its business rule tasks may use; `forms` is where its form
+    keys are looked up (without it, form keys are not checked)."""
     try:
         tree = parse_xml(data, filename, max_bytes)
     except UnsafeXmlError as err:
         return [Problem(filename, err.line or 0, "-", err.message)]
-    lines = _Lines(data)
+    decisions = decisions or Decisions()
+    lines = SourceLines(data)
     problems = _xsd_problems(tree, filename, lines)
-    problems += _spiff_problems(tree, filename, lines)
+    problems += _spiff_problems(tree, filename, lines, decisions)
     problems += _Checker(tree, filename, lines, roles, known_processes).run()
+    problems += decision_ref_problems(tree, filename, lines, decisions)
+    if forms is not None:
+        problems += form_problems(tree, filename, lines, forms)
     unique = sorted(set(problems), key=lambda p: (p.line, p.element, p.message))
     return unique
 
 
+def read_decisions_beside(path, max_bytes: int) -> tuple[Decisions, list[Problem]]:
+    """The DMN files in a BPMN file's directory, read and checked."""
+    sources = []
+    for dmn in decisions_beside(path):
+        if dmn.stat().st_size > max_bytes:
+            return Decisions(), [Problem(str(dmn), 1, "-", f"文件过大，上限 {max_bytes} 字节")]
+        sources.append((os.path.relpath(dmn), dmn.read_bytes()))
+    return read_decisions(sources, max_bytes)
+
+
 def validate_file(path: str, roles: dict[str, str] | None = None,
                   known_processes: set[str] | None = None,
-                  max_bytes: int = 5 * 1024 * 1024) -> list[Problem]:
+                  max_bytes: int = 5 * 1024 * 1024, forms_dir: str | None = None) -> list[Problem]:
+    """A BPMN file with its companions: the DMN files beside it and the forms it names (under
+    `forms_dir`, by default `forms/` next to the file's directory)."""
     filename = os.fspath(path)
     try:
         size = os.path.getsize(filename)
@@ -283,4 +277,7 @@ def validate_file(path: str, roles: dict[str, str] | None = None,
             data = handle.read()
     except OSError as err:
         return [Problem(filename, 0, "-", f"无法读取文件: {err.strerror}")]
-    return validate_bytes(data, filename, roles, known_processes, max_bytes)
+    decisions, problems = read_decisions_beside(filename, max_bytes)
+    forms = FormFiles(forms_root_for(filename, forms_dir))
+    return problems + validate_bytes(data, filename, roles, known_processes, max_bytes,
+                                     decisions, forms)

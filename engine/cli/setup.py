@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict
 
@@ -56,7 +57,7 @@ def pathway():
 @json_option
 @click.pass_obj
 def pathway_validate(state, files, as_json):
-    """校验 BPMN 文件；每个问题一行：文件:行: 元素: 说明。"""
+    """校验 BPMN 文件（连同同目录的 DMN 决策表和所引用的表单）；每个问题一行：文件:行: 元素: 说明。"""
     from ..bpmn.validate import validate_file
     try:
         settings = load_settings()
@@ -67,7 +68,9 @@ def pathway_validate(state, files, as_json):
     roles, deployed = validation_context(state.context())
     problems = []
     for file in files:
-        problems += validate_file(file, roles, deployed, settings.max_bpmn_bytes)
+        for problem in validate_file(file, roles, deployed, settings.max_bpmn_bytes, settings.forms_dir):
+            if problem not in problems:   # a decision table beside several files: report once
+                problems.append(problem)
     if as_json:
         click.echo(json.dumps([asdict(p) for p in problems], ensure_ascii=False))
     else:
@@ -112,6 +115,39 @@ def pathway_list(state, as_json):
         f"{r['process_id']}\tv{r['version']}\t{r['name'] or ''}") for r in rs])
 
 
+def _print_demo(report):
+    if report["skipped"]:
+        click.echo("演示数据已存在：仅更新了机构、用户和路径。")
+    else:
+        click.echo(f"演示数据已载入：{report['users']} 个用户，{len(report['pathways'])} 条路径，"
+                   f"{report['people']} 名服务对象，{report['instances']} 个实例，"
+                   f"{report['open_tasks']} 个待办任务，{report['escalations']} 条督办。")
+    from ..demo import PASSWORD
+    click.echo(f"所有演示用户的密码: {PASSWORD}")
+
+
+@cli.command()
+@click.option("--pathways", "pathways_dir", default="pathways", show_default=True,
+              type=click.Path(exists=True, file_okay=False), help="路径 (BPMN) 目录")
+@now_option
+@json_option
+@click.pass_obj
+@handled
+def demo(state, pathways_dir, now, as_json):
+    """载入演示数据：演示区域与各角色用户、部署 pathways/、一批处于不同阶段的服务对象（含超期）。"""
+    from pathlib import Path
+    from ..demo import load_demo
+    ctx = state.context(now)
+    report = load_demo(ctx, Path(pathways_dir))
+    emit(ctx, asdict(report), as_json, _print_demo)
+
+
+def _has_pathways(ctx) -> bool:
+    from ..store import pathways as repo
+    with ctx.db.unit_of_work() as session:
+        return bool(repo.latest_versions(session))
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -119,13 +155,18 @@ def pathway_list(state, as_json):
 @click.pass_obj
 @handled
 def run(state, host, port, interval):
-    """运行 CarePath：初始化数据库并在进程内定时扫描（定时器、消息）。"""
+    """运行 CarePath：初始化数据库（空库时先载入演示数据），并在进程内定时扫描（定时器、消息）。"""
     import logging
     import threading
     from ..runtime.scheduler import sweep_forever
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     ctx = state.context()
     ctx.db.create_schema()
+    if not _has_pathways(ctx) and os.path.isdir("pathways"):
+        from pathlib import Path
+        from ..demo import load_demo
+        click.echo("数据库为空：先载入演示数据（carepath demo）……")
+        _print_demo(asdict(load_demo(ctx, Path("pathways"))))
     if ctx.settings.redis_url:
         click.echo("已设置 CAREPATH_REDIS_URL：定时扫描与通知由 `carepath worker` 执行，本进程不扫描。")
         return

@@ -19,16 +19,17 @@ def _print_outcome(data):
 @click.argument("process_id")
 @click.option("--org", required=True, help="实例所属机构代码")
 @click.option("--data", default=None, help="初始数据 (JSON 对象)")
+@click.option("--person", default=None, help="服务对象的人员编号（已登记）")
 @click.option("--user", "actor", default=None)
 @now_option
 @json_option
 @click.pass_obj
 @handled
-def start(state, process_id, org, data, actor, now, as_json):
+def start(state, process_id, org, data, person, actor, now, as_json):
     """启动路径实例。"""
     from ..runtime.services import start_instance
     ctx = state.context(now)
-    outcome = start_instance(ctx, process_id, org, _parse_data(data), actor)
+    outcome = start_instance(ctx, process_id, org, _parse_data(data), actor, person=person)
     emit(ctx, outcome, as_json, _print_outcome)
 
 
@@ -138,3 +139,27 @@ def instance(state, instance_id, as_json):
     emit(ctx, instance_detail(ctx, instance_id), as_json)
 
 
+
+
+@cli.group()
+def person():
+    """服务对象登记与查询。"""
+
+
+@person.command("register")
+@click.argument("ref")
+@click.option("--name", required=True, help="姓名")
+@click.option("--org", required=True, help="居住地机构代码（村/社区）")
+@click.option("--gender", type=click.Choice(["男", "女", "未说明"]), default=None)
+@click.option("--birth-date", default=None, help="出生日期 YYYY-MM-DD")
+@click.option("--user", "actor", default=None)
+@now_option
+@json_option
+@click.pass_obj
+@handled
+def person_register(state, ref, name, org, gender, birth_date, actor, now, as_json):
+    """登记服务对象（同一编号重复登记相同信息不会重复创建）。"""
+    from ..people import register_person
+    ctx = state.context(now)
+    row = register_person(ctx, ref, name, org, gender=gender, birth_date=birth_date, actor=actor)
+    emit(ctx, row, as_json, lambda r: click.echo(f"{r['ref']}\t{r['name']}\t{r['org']}"))

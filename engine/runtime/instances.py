@@ -97,27 +97,42 @@ def _correlation_key(values: list) -> str:
     return json.dumps(values, sort_keys=True, ensure_ascii=False, default=str)
 
 
+def message_definitions(task) -> list[CarePathMessage]:
+    """The messages a waiting task catches: its own, or each message an event-based gateway
+    (a multiple event definition) waits for."""
+    definition = getattr(task.task_spec, "event_definition", None)
+    if isinstance(definition, CarePathMessage):
+        return [definition]
+    return [d for d in getattr(definition, "event_definitions", None) or ()
+            if isinstance(d, CarePathMessage)]
+
+
 def _waits(workflow: BpmnWorkflow) -> list[tuple[str, str, str]]:
     waits = []
     for task in list(workflow.event_manager.tasks.values()):
-        definition = getattr(task.task_spec, "event_definition", None)
-        if not isinstance(definition, CarePathMessage) or not task.has_state(TaskState.WAITING):
+        if not task.has_state(TaskState.WAITING):
             continue
-        props = sorted({p.name: p for p in definition.correlation_properties}.values(),
-                       key=lambda p: p.name)
-        known = correlation_values(task.workflow.correlations)
-        values = []
-        for prop in props:
-            if prop.name in known:
-                values.append(known[prop.name])
-                continue
-            try:
-                values.append(task.workflow.script_engine.environment.evaluate(
-                    prop.retrieval_expression, task.data))
-            except (SpiffWorkflowException, ScriptError, NameError, KeyError, TypeError):
-                values.append(None)
-        waits.append((definition.name, ",".join(p.name for p in props), _correlation_key(values)))
+        for definition in message_definitions(task):
+            waits.append(_wait_of(task, definition))
     return waits
+
+
+def _wait_of(task, definition: CarePathMessage) -> tuple[str, str, str]:
+    """(message name, correlation property names, correlation values) a task waits on."""
+    props = sorted({p.name: p for p in definition.correlation_properties}.values(),
+                   key=lambda p: p.name)
+    known = correlation_values(task.workflow.correlations)
+    values = []
+    for prop in props:
+        if prop.name in known:
+            values.append(known[prop.name])
+            continue
+        try:
+            values.append(task.workflow.script_engine.environment.evaluate(
+                prop.retrieval_expression, task.data))
+        except (SpiffWorkflowException, ScriptError, NameError, KeyError, TypeError):
+            values.append(None)
+    return definition.name, ",".join(p.name for p in props), _correlation_key(values)
 
 
 def message_key(message: Message, properties: str) -> str:
@@ -198,6 +213,7 @@ def persist(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str | No
     else:
         row.status, row.error = "running", None
     row.wake_at = min(wakes) if wakes and row.status == "running" else None
+    row.variables = current_variables(workflow)
     row.state = ctx.serializer.state_to_bytes(workflow)
     row.state_format = STATE_FORMAT
     row.updated_at = now
@@ -207,6 +223,25 @@ def persist(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str | No
         session.flush()
     except StaleDataError as err:
         raise Conflict(f"实例 {instance_id} 已被其他操作修改，请刷新后重试 (instance changed concurrently)") from err
+
+
+MAX_VARIABLES_BYTES = 64 * 1024
+_FRONTIER = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
+
+
+def current_variables(workflow: BpmnWorkflow) -> dict:
+    """What the instance knows now: the process data when it has ended, else the data at its
+    frontier (the tasks it is waiting on), latest first wins. JSON-safe and bounded."""
+    if workflow.is_completed():
+        merged = dict(workflow.data)
+    else:
+        merged = {}
+        for task in sorted(workflow.get_tasks(state=_FRONTIER), key=lambda t: t.last_state_change):
+            merged.update(task.data)
+    text = json.dumps(merged, default=str, ensure_ascii=False)
+    if len(text.encode()) > MAX_VARIABLES_BYTES:
+        return {"_truncated": True}
+    return json.loads(text)
 
 
 def find_task(workflow: BpmnWorkflow, spiff_task_id: str):

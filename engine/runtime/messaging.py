@@ -16,31 +16,31 @@ from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from ..bpmn.messages import CarePathMessage
 from ..errors import Conflict
 from ..store import directory as directory_repo
 from ..store import runtime as repo
-from ..store.models import Message
+from ..store.models import Instance, Message
 from . import instances
 
 
 def _catchers(workflow, name: str, start: bool):
+    """(task, message definition) pairs waiting for `name`; an event-based gateway counts."""
     for task in list(workflow.event_manager.tasks.values()):
-        definition = getattr(task.task_spec, "event_definition", None)
-        if isinstance(definition, CarePathMessage) and definition.name == name \
-                and task.has_state(TaskState.WAITING) \
-                and isinstance(task.task_spec, StartEvent) == start:
-            yield task
+        if not task.has_state(TaskState.WAITING) or isinstance(task.task_spec, StartEvent) != start:
+            continue
+        for definition in instances.message_definitions(task):
+            if definition.name == name:
+                yield task, definition
 
 
 def deliver_into(workflow, message: Message, start: bool = False) -> dict | None:
     """Hand a stored message to a waiting catcher of this workflow and run on."""
-    catcher = next(_catchers(workflow, message.name, start), None)
+    catcher, definition = next(_catchers(workflow, message.name, start), (None, None))
     if catcher is None:
         raise WorkflowException(f"实例没有在等待消息 {message.name}")
     # CarePath already matched correlation values; hand SpiffWorkflow the catcher's own keys so
     # its check agrees.
-    event = BpmnEvent(catcher.task_spec.event_definition, payload=message.payload,
+    event = BpmnEvent(definition, payload=message.payload,
                       correlations=dict(catcher.workflow.correlations))
     try:
         workflow.send_event(event)
@@ -80,8 +80,10 @@ def _deliver_one(ctx, message_id: int) -> bool:
             if payload_org and directory_repo.org_unit(session, str(payload_org)) is not None:
                 org = str(payload_org)
             from .services import create_instance
+            sender = session.get(Instance, message.sender_instance_id) if message.sender_instance_id else None
             row = create_instance(ctx, session, starters[0], org, {}, None, message=message,
-                                  parent_instance_id=message.sender_instance_id)
+                                  parent_instance_id=message.sender_instance_id,
+                                  person_id=sender.person_id if sender is not None else None)
             target = row.id
         message.status, message.delivered_at, message.delivered_to = "delivered", now, target
         message.needs_attempt = False

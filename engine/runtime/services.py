@@ -16,6 +16,7 @@ from ..store import escalation as escalation_repo
 from ..store import runtime as repo
 from ..store.models import HumanTask, Instance
 from . import instances
+from .forms import check_submission
 
 MAX_DATA_BYTES = 64 * 1024
 
@@ -95,18 +96,26 @@ def _not_open_message(task: HumanTask) -> str:
 # --- instances ---------------------------------------------------------------------------------
 
 def start_instance(ctx, process_id: str, org: str, data: dict | None = None,
-                   actor: str | None = None) -> Outcome:
+                   actor: str | None = None, person: str | None = None) -> Outcome:
+    """Start a pathway at an org unit, for a registered person (by ref) when given: the
+    instance joins the person's journey and its data carries `person_ref`."""
     data = check_data(data)
     from .messaging import dispatch_messages
     with ctx.db.unit_of_work() as session:
-        row = create_instance(ctx, session, process_id, org, data, actor)
+        person_id = None
+        if person is not None:
+            from ..people import person_or_fail
+            person_id = person_or_fail(session, person).id
+            data = {**data, "person_ref": person}
+        row = create_instance(ctx, session, process_id, org, data, actor, person_id=person_id)
         outcome = _outcome(session, row)
     dispatch_messages(ctx)
     return outcome
 
 
 def create_instance(ctx, session, process_id: str, org: str, data: dict, actor: str | None,
-                    message=None, parent_instance_id: int | None = None) -> Instance:
+                    message=None, parent_instance_id: int | None = None,
+                    person_id: int | None = None) -> Instance:
     version = latest_version_or_fail(session, process_id)
     if directory_repo.org_unit(session, org) is None:
         raise NotFound(f"机构 {org} 不存在 (unknown org unit)")
@@ -120,11 +129,11 @@ def create_instance(ctx, session, process_id: str, org: str, data: dict, actor: 
         task.data.update(data)
     row = Instance(version_id=version.id, process_id=process_id, org_code=org, status="running",
                    state=b"", state_format=0, started_at=now, updated_at=now,
-                   parent_instance_id=parent_instance_id)
+                   parent_instance_id=parent_instance_id, person_id=person_id)
     session.add(row)
     session.flush()
     repo.record_event(session, now, "instance_started", row.id, actor=actor, process_id=process_id,
-                      version=version.version, org=org,
+                      version=version.version, org=org, person_id=person_id,
                       message=message.name if message is not None else None)
     error = instances.advance(workflow)
     if error is None and message is not None:
@@ -237,6 +246,7 @@ def complete(ctx, task_id: int, username: str, data: dict | None = None) -> Outc
             if task.status not in repo.ACTIVE:
                 raise TaskNotOpen(_not_open_message(task))
             raise TaskNotOpen(f"任务 {task_id} 在流程中已不再等待处理 (no longer waiting)")
+        data = check_submission(ctx, session, row.version_id, task.form_key, spiff_task, data)
         now = ctx.clock.now()
         if not repo.set_task_status(session, task.id, repo.ACTIVE, status="completed",
                                     completed_at=now, completed_by=username, assignee=username,

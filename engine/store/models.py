@@ -1,16 +1,16 @@
 """Tables. Reads (inbox, queues, lists) come from these rows, never from deserialized workflows."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
-    JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint,
+    JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import UTCDateTime
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Base(DeclarativeBase):
@@ -85,10 +85,30 @@ class PathwayVersion(Base):
     spec_json: Mapped[str] = mapped_column(Text)
     message_starts: Mapped[list] = mapped_column(JSON, default=list)
     depends_on: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The forms its tasks use (form key → form-js definition) and a digest of everything that
+    # makes this version what it is (BPMN, the decision tables it uses, its forms).
+    forms: Mapped[dict] = mapped_column(JSON, default=dict)
+    bundle_sha256: Mapped[str | None] = mapped_column(String(64))
     comment: Mapped[str | None] = mapped_column(Text)
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deployed_by: Mapped[str | None] = mapped_column(String(100))
     __table_args__ = (UniqueConstraint("process_id", "version"),)
+
+
+# --- people ------------------------------------------------------------------------------------
+
+class Person(Base):
+    """Someone a pathway carries. `ref` is the identifier other systems use (a registry or
+    hospital number, never shown as a national ID); `org_code` is where they live, which decides
+    whose jurisdiction they fall in."""
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    gender: Mapped[str | None] = mapped_column(String(8))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    org_code: Mapped[str] = mapped_column(ForeignKey("org_units.code"), index=True)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # --- runtime -----------------------------------------------------------------------------------
@@ -108,7 +128,11 @@ class Instance(Base):
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
     wake_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[dict | None] = mapped_column(JSON)
+    # The process variables as of the last save, for reads (detail pages, the person's journey)
+    # that must not deserialize the workflow.
+    variables: Mapped[dict | None] = mapped_column(JSON)
     parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
