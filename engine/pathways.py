@@ -236,6 +236,18 @@ def _add_called_sources(session, parser: CarePathParser, local: set[str], max_by
         pending |= (set(parser.get_process_dependencies()) - local - seen - ids)
 
 
+def processes_in(paths, max_bytes: int) -> set[str]:
+    """Process ids defined in these files (unreadable or unsafe files count for nothing here;
+    validating them reports why)."""
+    found = set()
+    for path in paths:
+        try:
+            found |= set(_process_names(parse_xml(_read(os.fspath(path), max_bytes), os.fspath(path), max_bytes)))
+        except (OSError, PathwayInvalid, UnsafeXmlError):
+            continue
+    return found
+
+
 def validation_context(engine) -> tuple[dict[str, str] | None, set[str] | None]:
     """Roles (code → name) and deployed process ids, for validating files against this
     deployment; (None, None) when there is no database yet (validation then skips those rules)."""

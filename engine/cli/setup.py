@@ -64,11 +64,12 @@ def pathway_validate(state, files, as_json):
     except SettingsError as err:
         click.echo(f"配置错误: {err}", err=True)
         sys.exit(2)
-    from ..pathways import validation_context
+    from ..pathways import processes_in, validation_context
     roles, deployed = validation_context(state.context())
+    known = (deployed or set()) | processes_in(files, settings.max_bpmn_bytes)   # files validated together may call each other
     problems = []
     for file in files:
-        for problem in validate_file(file, roles, deployed, settings.max_bpmn_bytes, settings.forms_dir):
+        for problem in validate_file(file, roles, known, settings.max_bpmn_bytes, settings.forms_dir):
             if problem not in problems:   # a decision table beside several files: report once
                 problems.append(problem)
     if as_json:
