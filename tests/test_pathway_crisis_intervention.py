@@ -307,6 +307,33 @@ def test_overdue_follow_up_reminds_the_doctor_then_the_county_health_supervisor(
     assert completed[0]["on_time"] is False
 
 
+def test_unanswered_hotline_call_climbs_the_urgent_ladder_in_hours_on_a_sunday(crisis):
+    """The intake carries escalation=urgent: the counsellors at 30 minutes, the city's health
+    supervisor an hour later, the province four hours after the deadline — on a Sunday night."""
+    called = local(2026, 11, 8, 22, 0)                       # Sunday
+    instance = start(crisis, called, "C-009")
+    due = called + timedelta(minutes=30)
+    assert the_task(crisis, called, "hotline_he", "hotline_intake")["due_at"] == due
+
+    def tick(moment):
+        return services.tick(crisis.at(moment))["escalations_raised"]
+
+    assert tick(due - timedelta(minutes=1)) == 0
+    assert tick(due) == 1
+    assert tick(due + timedelta(minutes=59)) == 0
+    assert tick(due + timedelta(hours=1)) == 1
+    assert tick(due + timedelta(hours=4)) == 1
+    queue = {e["level"]: e for e in actions.list_escalations(crisis)}
+    assert {level: (e["role"], e["org"], e["raised_at"]) for level, e in queue.items()} == {
+        1: ("health.hotline_counselor", CITY, due),
+        2: ("health.supervisor", CITY, due + timedelta(hours=1)),
+        3: ("health.supervisor", "510000", due + timedelta(hours=4)),
+    }
+    raised = {e["level"]: e["recipients"] for e in instance_detail(crisis, instance)["events"]
+              if e["kind"] == "escalation_raised"}
+    assert raised == {1: ["hotline_he"], 2: ["health_sup_city"], 3: ["health_sup_prov"]}
+
+
 def test_an_invalid_risk_level_is_refused_naming_the_field(crisis):
     from engine.errors import FormInvalid   # arrives with server-side form validation
 

@@ -16,7 +16,9 @@ pathways:
     tasks: {consult: urgent, supervise: none}
 ```
 A task may also name its ladder in the BPMN: `camunda:properties` `escalation` = a ladder name or
-`none`. Order: task property, pathway task entry, pathway ladder, `default`.
+`none`. Order: task property, pathway task entry, pathway ladder, `default`. Two ladders are
+built in: `default` (above) and `urgent` (hours: people at the deadline, the supervisor 1 hour
+later, one unit further up after 4 hours); a file may redefine either.
 
 `after` is counted from the task's deadline: `0`, `N workday(s)` (the close of the Nth working day
 after the due date), `N hour(s)` (elapsed) or `N working hour(s)`.
@@ -61,6 +63,14 @@ DEFAULT_LADDER = (
     Step(2, 1, "workdays", "supervisor"),
     Step(3, 3, "workdays", "supervisor", above=1),
 )
+# For clock-time deadlines that do not wait for Monday (a crisis call, a police notification):
+# the people at the deadline, the supervisor an hour later, one unit further up after four.
+URGENT_LADDER = (
+    Step(1, 0, "hours", "people"),
+    Step(2, 1, "hours", "supervisor"),
+    Step(3, 4, "hours", "supervisor", above=1),
+)
+BUILT_IN = {"default": DEFAULT_LADDER, "urgent": URGENT_LADDER}
 
 _AFTER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(workdays?|working\s+hours?|hours?)\s*$", re.IGNORECASE)
 
@@ -125,7 +135,7 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
         raise PolicyError(f"{source}: not valid YAML: {err}") from err
     if not isinstance(data, dict):
         raise PolicyError(f"{source}: expected a mapping with ladders and pathways")
-    ladders = {"default": DEFAULT_LADDER}
+    ladders = dict(BUILT_IN)
     for name, steps in (data.get("ladders") or {}).items():
         if name == NONE:
             raise PolicyError(f"{source}: ladders.none is reserved (it means no escalation)")
@@ -143,7 +153,7 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
 
 def load_policy(path: str | None) -> Policy:
     if not path:
-        return Policy({"default": DEFAULT_LADDER}, {})
+        return Policy(dict(BUILT_IN), {})
     file = Path(path)
     if not file.is_file():
         raise PolicyError(f"{path}: escalation policy file not found (CAREPATH_ESCALATION_POLICY)")
