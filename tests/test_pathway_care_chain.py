@@ -27,6 +27,7 @@ from engine.runtime.queries import instance_detail
 from engine.store.models import HumanTask, Instance
 
 from conftest import SHANGHAI, T0, deploy_pathways, task_by_element
+from pathway_steps import do, inbox_task, open_elements
 
 PROCESS = "care_chain"
 PERSON = "CC-001"
@@ -84,21 +85,6 @@ def chain(region):
 
 def start(ctx):
     return services.start_instance(ctx.at(T0), PROCESS, VILLAGE, {}, person=PERSON)
-
-
-def inbox_task(ctx, at: datetime, username: str, element: str) -> dict:
-    """The one open `element` task in the user's inbox at `at`."""
-    return task_by_element(services.tasks_for_user(ctx.at(at), username), element)
-
-
-def do(ctx, at: datetime, username: str, element: str, data: dict):
-    """The user finds the task in their inbox and completes it with the form's data."""
-    task = inbox_task(ctx, at, username, element)
-    return services.complete(ctx.at(at), task["id"], username, data)
-
-
-def open_elements(ctx, instance: int) -> list[str]:
-    return sorted(t["element"] for t in services.list_tasks(ctx, instance_id=instance))
 
 
 def ends(ctx, instance: int) -> list[tuple[str, str]]:

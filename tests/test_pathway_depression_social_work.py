@@ -14,17 +14,16 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
-from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import FormInvalid, PermissionDenied
 from engine.escalation import actions
 from engine.notify import list_for_user
 from engine.people import register_person
-from engine.runtime import instances, services
+from engine.runtime import services
 from engine.runtime.queries import instance_detail
 
 from conftest import SHANGHAI, deploy_pathways, task_by_element
+from pathway_steps import do, ended_at, inbox_task, open_elements
 
 PROCESS = "depression_social_work"
 VILLAGE = "510781001001"      # 太平村: where the person lives and the instance starts
@@ -80,27 +79,6 @@ def pathway(region):
 
 def start(ctx):
     return services.start_instance(ctx, PROCESS, VILLAGE, {}, person="YY-001")
-
-
-def inbox_task(ctx, at: datetime, username: str, element: str) -> dict:
-    return task_by_element(services.tasks_for_user(ctx.at(at), username), element)
-
-
-def do(ctx, at: datetime, username: str, element: str, data: dict):
-    """The user finds the task in their inbox and completes it with the form's data."""
-    task = inbox_task(ctx, at, username, element)
-    return services.complete(ctx.at(at), task["id"], username, data)
-
-
-def open_elements(ctx, instance: int) -> list[str]:
-    return sorted(t["element"] for t in services.list_tasks(ctx, instance_id=instance))
-
-
-def ended_at(ctx, instance: int) -> list[str]:
-    with ctx.db.unit_of_work() as session:
-        _, workflow = instances.load(ctx, session, instance)
-        return sorted(t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.COMPLETED)
-                      if isinstance(t.task_spec, EndEvent))
 
 
 def assert_task(task: dict, role: str, org: str, due: datetime) -> None:

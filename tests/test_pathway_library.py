@@ -54,15 +54,25 @@ def test_conventions(path):
     assert len(tree.xpath("//bpmn:participant", namespaces=NS)) == 1
     lane_names = {lane.get("name") for lane in tree.xpath("//bpmn:lane", namespaces=NS)}
     assert lane_names <= set(roles.values()), lane_names - set(roles.values())
+    lane_of = {ref.text: lane.get("name") for lane in tree.xpath("//bpmn:lane", namespaces=NS)
+               for ref in lane.xpath("./bpmn:flowNodeRef", namespaces=NS)}
+    refs = tree.xpath("//bpmn:lane/bpmn:flowNodeRef/text()", namespaces=NS)
+    nodes = [el.get("id") for el in process if isinstance(el.tag, str) and etree.QName(el).localname
+             not in ("laneSet", "sequenceFlow", "documentation", "extensionElements")]
+    assert set(nodes) <= set(refs) and len(refs) == len(set(refs)), set(nodes) - set(refs)
     for task in tree.xpath("//bpmn:userTask", namespaces=NS):
         where = f"{path.name}:{task.sourceline} {task.get('id')}"
+        role = task.get(f"{CAMUNDA}candidateGroups")
         assert task.get("name"), where
-        assert task.get(f"{CAMUNDA}candidateGroups") in roles, where
+        assert role in roles and lane_of.get(task.get("id")) == roles[role], where
         assert task.get(f"{CAMUNDA}dueDate"), where
         assert task.xpath("./bpmn:documentation", namespaces=NS), where
         key = task.get(f"{CAMUNDA}formKey")
         assert key == f"{path.stem}/{task.get('id')}.form", where
-        assert (FORMS / key).is_file(), where
+        form = json.loads((FORMS / key).read_text(encoding="utf-8"))
+        assert form["id"] == f"{path.stem}_{task.get('id')}" and form["schemaVersion"] == 16, where
+        keys = [c["key"] for c in form["components"] if "key" in c]
+        assert keys and len(keys) == len(set(keys)), where
 
 
 def test_every_form_is_used_and_well_formed():

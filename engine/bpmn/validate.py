@@ -265,9 +265,11 @@ def read_decisions_beside(path, max_bytes: int) -> tuple[Decisions, list[Problem
 
 def validate_file(path: str, roles: dict[str, str] | None = None,
                   known_processes: set[str] | None = None,
-                  max_bytes: int = 5 * 1024 * 1024, forms_dir: str | None = None) -> list[Problem]:
-    """A BPMN file with its companions: the DMN files beside it and the forms it names (under
-    `forms_dir`, by default `forms/` next to the file's directory)."""
+                  max_bytes: int = 5 * 1024 * 1024, forms_dir: str | None = None,
+                  beside: tuple[Decisions, list[Problem]] | None = None) -> list[Problem]:
+    """A BPMN file with its companions: the DMN files beside it (`beside`, when the caller has
+    read them already) and the forms it names (under `forms_dir`, by default `forms/` next to
+    the file's directory)."""
     filename = os.fspath(path)
     try:
         size = os.path.getsize(filename)
@@ -277,7 +279,7 @@ def validate_file(path: str, roles: dict[str, str] | None = None,
             data = handle.read()
     except OSError as err:
         return [Problem(filename, 0, "-", f"无法读取文件: {err.strerror}")]
-    decisions, problems = read_decisions_beside(filename, max_bytes)
+    decisions, problems = beside if beside is not None else read_decisions_beside(filename, max_bytes)
     forms = FormFiles(forms_root_for(filename, forms_dir))
     return problems + validate_bytes(data, filename, roles, known_processes, max_bytes,
                                      decisions, forms)

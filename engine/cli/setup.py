@@ -58,7 +58,7 @@ def pathway():
 @click.pass_obj
 def pathway_validate(state, files, as_json):
     """校验 BPMN 文件（连同同目录的 DMN 决策表和所引用的表单）；每个问题一行：文件:行: 元素: 说明。"""
-    from ..bpmn.validate import validate_file
+    from ..bpmn.validate import read_decisions_beside, validate_file
     try:
         settings = load_settings()
     except SettingsError as err:
@@ -67,11 +67,15 @@ def pathway_validate(state, files, as_json):
     from ..pathways import processes_in, validation_context
     roles, deployed = validation_context(state.context())
     known = (deployed or set()) | processes_in(files, settings.max_bpmn_bytes)   # files validated together may call each other
-    problems = []
+    problems, beside = [], {}
     for file in files:
-        for problem in validate_file(file, roles, known, settings.max_bpmn_bytes, settings.forms_dir):
-            if problem not in problems:   # a decision table beside several files: report once
-                problems.append(problem)
+        folder = os.path.dirname(os.path.realpath(file))
+        if folder not in beside:          # the decision tables of a folder: read and checked once
+            beside[folder] = read_decisions_beside(file, settings.max_bpmn_bytes)
+            shown = beside[folder]
+        else:
+            shown = (beside[folder][0], [])
+        problems += validate_file(file, roles, known, settings.max_bpmn_bytes, settings.forms_dir, shown)
     if as_json:
         click.echo(json.dumps([asdict(p) for p in problems], ensure_ascii=False))
     else:
