@@ -269,23 +269,23 @@ def test_low_income_diagnosis_starts_relief_from_inside_the_called_pathway(chain
 
 # --- 社会融入: the care team of four and a year of monthly visits -----------------------------
 
-# The cycle is armed when the team is formed, Thu 5 Nov 2026 10:00. Each visit task appears one
-# cycle step later: the engine's step for R12/P1M is the length of the first month (5 Nov → 5 Dec:
-# 30 days; see test_monthly_visits_follow_calendar_months below). Visit k at (fires, visit due =
-# 3 working days, confirm due = 5 working days from the same day), 10:00 / 18:00 local:
+# The cycle is armed when the team is formed, Thu 5 Nov 2026 10:00. Visit k appears k calendar
+# months later, on the 5th at 10:00 (R12/P1M counts calendar months from the arming, so months of
+# 28, 30 or 31 days never make visits drift). Visit k at (fires, visit due = 3 working days, confirm
+# due = 5 working days from the same day), 18:00 local:
 VISITS = [
     ((2026, 12, 5), (2026, 12, 9), (2026, 12, 11)),    # Sat → Mon 7, Tue 8, Wed 9 (official 2026)
-    ((2027, 1, 4), (2027, 1, 7), (2027, 1, 11)),       # projected 2027 from here on
-    ((2027, 2, 3), (2027, 2, 12), (2027, 2, 16)),      # Thu 4, then Spring Festival 5–10 Feb off
+    ((2027, 1, 5), (2027, 1, 8), (2027, 1, 12)),       # projected 2027 from here on
+    ((2027, 2, 5), (2027, 2, 15), (2027, 2, 17)),      # Spring Festival 5–10 Feb off: Thu 11, Fri 12, Mon 15
     ((2027, 3, 5), (2027, 3, 10), (2027, 3, 12)),
-    ((2027, 4, 4), (2027, 4, 8), (2027, 4, 12)),       # Sun; Qingming Mon 5 Apr off
-    ((2027, 5, 4), (2027, 5, 7), (2027, 5, 11)),
-    ((2027, 6, 3), (2027, 6, 8), (2027, 6, 11)),       # Dragon Boat Wed 9 Jun off
-    ((2027, 7, 3), (2027, 7, 7), (2027, 7, 9)),        # Sat
-    ((2027, 8, 2), (2027, 8, 5), (2027, 8, 9)),
-    ((2027, 9, 1), (2027, 9, 6), (2027, 9, 8)),
-    ((2027, 10, 1), (2027, 10, 8), (2027, 10, 12)),    # National Day 1–5 Oct off
-    ((2027, 10, 31), (2027, 11, 3), (2027, 11, 5)),    # Sun
+    ((2027, 4, 5), (2027, 4, 8), (2027, 4, 12)),       # Qingming Mon 5 Apr off: fires on the holiday
+    ((2027, 5, 5), (2027, 5, 10), (2027, 5, 12)),      # Labour Day 1–5 May off
+    ((2027, 6, 5), (2027, 6, 10), (2027, 6, 14)),      # Sat; Dragon Boat Wed 9 Jun off
+    ((2027, 7, 5), (2027, 7, 8), (2027, 7, 12)),
+    ((2027, 8, 5), (2027, 8, 10), (2027, 8, 12)),
+    ((2027, 9, 5), (2027, 9, 8), (2027, 9, 10)),       # Sun
+    ((2027, 10, 5), (2027, 10, 8), (2027, 10, 12)),    # National Day 1–5 Oct off
+    ((2027, 11, 5), (2027, 11, 10), (2027, 11, 12)),
 ]
 
 
@@ -301,7 +301,8 @@ def test_a_year_of_monthly_team_visits_then_the_reintegration_review(chain):
     sizes, fired_at = {}, []
     for k, (fires, visit_due, confirm_due) in enumerate(VISITS, start=1):
         fires = local(*fires, 10)
-        assert fires - armed == timedelta(days=30 * k)     # one cycle step after the previous visit
+        assert (fires.year - armed.year) * 12 + fires.month - armed.month == k    # k calendar months
+        assert (fires.day, fires.hour) == (armed.day, armed.hour)
         quiet = services.tick(chain.at(fires - timedelta(minutes=1)))
         assert quiet["timers_fired"] == 0 and open_elements(chain, instance) == []
         fired = services.tick(chain.at(fires))
@@ -323,15 +324,17 @@ def test_a_year_of_monthly_team_visits_then_the_reintegration_review(chain):
         if k < 12:
             assert after.tasks == []
 
-    # Exactly twelve visits, one cycle step apart; the year's sub-process ended with the twelfth.
-    assert [b - a for a, b in zip(fired_at, fired_at[1:])] == [timedelta(days=30)] * 11
+    # Exactly twelve visits, a calendar month apart (gaps of 28 to 31 days, never drifting off the
+    # 5th); the year's sub-process ended with the twelfth.
+    assert sorted({(b - a).days for a, b in zip(fired_at, fired_at[1:])}) == [28, 30, 31]
+    assert {at.day for at in fired_at} == {5}
     review = task_by_element(after.tasks, "reintegration_review")
-    # 5 working days from Mon 1 Nov 2027 → Mon 8 Nov 18:00 (projected).
-    assert_task(review, "civil.social_worker", TOWNSHIP, local(2027, 11, 8, 18), provisional=True)
+    # Confirmed Sat 6 Nov 2027: 5 working days → Fri 12 Nov 18:00 (projected).
+    assert_task(review, "civil.social_worker", TOWNSHIP, local(2027, 11, 12, 18), provisional=True)
     assert instance_detail(chain, instance)["wake_at"] is None
 
     # The thirteenth never comes: not at the next step, not months later.
-    for later in (local(2027, 11, 30, 10), local(2028, 6, 1, 10)):
+    for later in (local(2027, 12, 5, 10), local(2028, 6, 1, 10)):
         assert services.tick(chain.at(later))["timers_fired"] == 0
         assert open_elements(chain, instance) == ["reintegration_review"]
 
@@ -344,7 +347,7 @@ def test_a_year_of_monthly_team_visits_then_the_reintegration_review(chain):
     assert 0 < min(growth) and max(growth) < 1024 and per_visit < 1024
     assert sizes[12] < 16 * 1024
 
-    done = do(chain, local(2027, 11, 2, 10), SOCIAL_WORKER, "reintegration_review", REVIEW)
+    done = do(chain, local(2027, 11, 8, 10), SOCIAL_WORKER, "reintegration_review", REVIEW)
     assert done.status == "completed" and done.tasks == []
     finished = ends(chain, instance)
     assert finished.count(("monthly_visit", "end_visit_confirmed")) == 12
@@ -400,19 +403,7 @@ def test_a_missed_visit_escalates_to_the_county_civil_affairs_supervisor(chain):
     assert ("monthly_visit", "end_visit_unconfirmed") in ends(chain, instance)
     assert sorted(e["level"] for e in actions.list_escalations(chain, status="all")) == [1, 2]   # no new ones
 
-    # The year goes on: the second visit comes one step after the first (Mon 4 Jan 2027).
-    assert services.tick(chain.at(local(2027, 1, 4, 10)))["timers_fired"] == 1
+    # The year goes on: the second visit comes a calendar month after the first (Tue 5 Jan 2027).
+    assert services.tick(chain.at(local(2027, 1, 5, 9, 59)))["timers_fired"] == 0
+    assert services.tick(chain.at(local(2027, 1, 5, 10)))["timers_fired"] == 1
     assert open_elements(chain, instance) == ["team_visit"]
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="engine: ClockCycle keeps the first period's length in seconds, so "
-                   "R12/P1M steps 30 days (from November) instead of one calendar month; see report")
-def test_monthly_visits_follow_calendar_months(chain):
-    instance = form_team(chain)                      # armed Thu 5 Nov 2026 10:00
-    for fires in (local(2026, 12, 5, 10), local(2027, 1, 5, 10), local(2027, 2, 5, 10)):
-        assert services.tick(chain.at(fires - timedelta(minutes=1)))["timers_fired"] == 0
-        assert services.tick(chain.at(fires))["timers_fired"] == 1
-        visit = task_by_element(services.list_tasks(chain, instance_id=instance), "team_visit")
-        after = services.complete(chain.at(fires + timedelta(hours=1)), visit["id"], SOCIAL_WORKER, VISIT)
-        confirm = task_by_element(after.tasks, "confirm_visit")
-        services.complete(chain.at(fires + timedelta(hours=2)), confirm["id"], GUARDIAN, CONFIRM)

@@ -13,6 +13,7 @@ counts from the engine clock's now; months and years are calendar months and yea
 """
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -41,12 +42,41 @@ def is_iso_literal(text: str) -> bool:
     return bool(_DURATION.match(text) or _DATETIME.match(text) or _CYCLE.match(text))
 
 
-def parse_duration(text: str, start: datetime) -> timedelta:
-    """An ISO 8601 duration as a timedelta counted from `start` (calendar months and years)."""
-    if not _DURATION.match(text.strip()):
+def _amount(text: str | None) -> float:
+    return float(text[:-1].replace(",", ".")) if text else 0.0
+
+
+def add_duration(text: str, start: datetime, tz: ZoneInfo, times: int = 1) -> datetime:
+    """`start` plus `times` × an ISO 8601 duration, counted on the calendar of the deployment time zone.
+
+    Years and months are calendar years and months, clamped to the end of a shorter month
+    (31 January + P1M = 28/29 February; + 2 × P1M = 31 March, because multiples count from `start`,
+    not from the clamped day). Weeks and days are calendar days at the same wall-clock time; hours,
+    minutes and seconds are elapsed time.
+    """
+    match = _DURATION.match(text.strip())
+    if not match:
         raise MomentError(f"不是 ISO 8601 时长: {text!r} (not an ISO 8601 duration)")
-    parsed = TimerEventDefinition.parse_iso_duration(text.strip().upper())
-    return TimerEventDefinition.get_timedelta_from_start(parsed, start)
+    parts = match.groups()
+    years, months, weeks, days, hours, minutes, seconds = (
+        _amount(part) for part in parts[:4] + parts[5:])
+    if years % 1 or months % 1:
+        raise MomentError(
+            f"年、月只能是整数: {text!r} (years and months must be whole numbers; write P45D, not P1.5M)")
+    local = start.astimezone(tz)
+    total_months = local.month - 1 + int(years * 12 + months) * times
+    year, month = local.year + total_months // 12, total_months % 12 + 1
+    day = min(local.day, calendar.monthrange(year, month)[1])
+    moved = datetime.combine(date(year, month, day), local.timetz().replace(tzinfo=None), tz)
+    moved += timedelta(days=(weeks * 7 + days) * times)
+    moved = datetime.combine(moved.date(), moved.timetz().replace(tzinfo=None), tz)
+    elapsed = timedelta(hours=hours, minutes=minutes, seconds=seconds) * times
+    return moved.astimezone(timezone.utc) + elapsed
+
+
+def parse_duration(text: str, start: datetime, tz: ZoneInfo = ZoneInfo("UTC")) -> timedelta:
+    """An ISO 8601 duration as the timedelta it spans from `start` (see `add_duration`)."""
+    return add_duration(text, start, tz) - start
 
 
 def parse_instant(text: str, tz: ZoneInfo) -> datetime:
@@ -71,7 +101,7 @@ def to_instant(value, now: datetime, tz: ZoneInfo) -> datetime:
     if isinstance(value, str):
         text = value.strip()
         if _DURATION.match(text):
-            return now + parse_duration(text, now)
+            return add_duration(text, now, tz)
         return parse_instant(text, tz)
     raise MomentError(
         f"时间表达式的结果不是时间: {value!r} ({type(value).__name__}; expected a date-time or duration)")
@@ -79,10 +109,25 @@ def to_instant(value, now: datetime, tz: ZoneInfo) -> datetime:
 
 @dataclass(frozen=True)
 class Cycle:
-    """A repeating interval: how many firings are left (-1 = unbounded), the next one, the step."""
+    """A repeating interval: firings left (-1 = unbounded) and the step counted from an anchor.
+
+    Firing k (k = 0, 1, ...) is due at `anchor + (first + k) × step`, each counted on the calendar
+    from the anchor, so a monthly cycle started on the 31st fires on the last day of short months
+    and on the 31st again after them.
+    """
     remaining: int
-    next_at: datetime
-    step_seconds: float
+    anchor: datetime
+    step: str
+    first: int
+    tz: ZoneInfo
+
+    def firing(self, k: int) -> datetime:
+        """When firing number k (from 0) is due."""
+        return add_duration(self.step, self.anchor, self.tz, self.first + k)
+
+    @property
+    def next_at(self) -> datetime:
+        return self.firing(0)
 
 
 def parse_cycle(text: str, now: datetime, tz: ZoneInfo) -> Cycle:
@@ -94,18 +139,18 @@ def parse_cycle(text: str, now: datetime, tz: ZoneInfo) -> Cycle:
     count_text = parts[0][1:]
     remaining = int(count_text) if count_text else -1
     if len(parts) == 2:
-        step = parse_duration(parts[1], now)
-        return Cycle(remaining, now + step, step.total_seconds())
+        add_duration(parts[1], now, tz)
+        return Cycle(remaining, now, parts[1], 1, tz)
     if len(parts) != 3:
         raise MomentError(f"循环定义的段数不对: {text!r}")
     first, second = parts[1], parts[2]
     if _DURATION.match(first):
         end = parse_instant(second, tz)
-        step = parse_duration(first, end)
-        return Cycle(remaining, end - step, step.total_seconds())
+        add_duration(first, end, tz)
+        return Cycle(remaining, end, first, -1, tz)
     start = parse_instant(first, tz)
-    step = parse_duration(second, start)
-    return Cycle(remaining, start, step.total_seconds())
+    add_duration(second, start, tz)
+    return Cycle(remaining, start, second, 0, tz)
 
 
 Evaluator = Callable[[str], object]

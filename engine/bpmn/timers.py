@@ -17,7 +17,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 )
 from SpiffWorkflow.util.task import TaskState
 
-from .moments import resolve_cycle, resolve_moment
+from .moments import add_duration, resolve_cycle, resolve_moment
 
 
 def _clock(my_task):
@@ -81,20 +81,27 @@ class ClockCycle(CycleTimerEventDefinition):
         if value is None:
             cycle = resolve_cycle(self.expression, _evaluator(my_task), clock.now(), clock.tz)
             value = {"cycles": cycle.remaining, "next": cycle.next_at.isoformat(),
-                     "duration": cycle.step_seconds}
-        ready = False
-        if value["cycles"] != 0:
-            next_at = datetime.fromisoformat(value["next"])
-            if next_at <= clock.now():
-                value["next"] = (next_at + timedelta(seconds=value["duration"])).isoformat()
-                value["cycles"] -= 1
-                ready = True
-        else:
+                     "step": cycle.step, "anchor": cycle.anchor.isoformat(),
+                     "first": cycle.first, "fired": 0}
+        if value["cycles"] == 0:
             my_task.internal_data.pop("event_value", None)
             my_task.internal_data["event_fired"] = True
             return False
+        ready = datetime.fromisoformat(value["next"]) <= clock.now()
+        if ready:
+            value["cycles"] -= 1
+            value["next"] = _following(value, clock.tz).isoformat()
         my_task._set_internal_data(event_value=value)
         return ready
+
+
+def _following(value: dict, tz) -> datetime:
+    """The firing after the one just due, counted from the cycle's anchor on the calendar."""
+    if "step" not in value:     # armed before calendar cycles: a fixed step in seconds
+        return datetime.fromisoformat(value["next"]) + timedelta(seconds=value["duration"])
+    value["fired"] += 1
+    return add_duration(value["step"], datetime.fromisoformat(value["anchor"]), tz,
+                        value["first"] + value["fired"])
 
 
 TIMER_CLASSES = (ClockTimeDate, ClockDuration, ClockCycle)
