@@ -20,7 +20,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 
 class MomentError(ValueError):
