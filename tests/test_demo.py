@@ -10,7 +10,7 @@ National Day holiday) the same cohort must load just as well.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 import yaml
@@ -231,3 +231,71 @@ def test_every_demo_user_can_log_in_with_the_documented_password(demo):
     refused = [name for name, h in hashes.items() if not verify_password(h, PASSWORD)]
     assert refused == []
     assert not verify_password(hashes["mhdoc_qian"], "carepath-dem0")
+
+
+# --- one time line: sweeps at their own moments; bad cohorts refused with person and step -------
+
+def test_escalations_are_raised_at_their_own_moments_not_at_the_next_step(demo):
+    """The replay sweeps whenever something fell due, as a running engine would: every level-1
+    reminder is raised exactly at its task's deadline, even when nobody acted for days after."""
+    cli, _, _ = demo
+    due = {t["id"]: t["due_at"] for t in cli.json("tasks")}
+    first_rungs = [e for e in cli.json("escalations") if e["level"] == 1]
+    assert len(first_rungs) >= 8
+    assert [(e["task"], e["raised_at"]) for e in first_rungs] == [
+        (e["task"], due[e["task"]]) for e in first_rungs]
+
+
+def write_cohort(path, people):
+    path.write_text(yaml.safe_dump({"people": people}, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+SCREENING = {"student_birth_date": "2010-04-12", "grade": "g10", "screening_date": "2026-11-17",
+             "phq9_score": 3, "phq9_item9": 0}
+PERSON = {"ref": "T-1", "name": "测试甲", "org": "510781001001", "pathway": "school_screening",
+          "started": "3d"}
+
+
+def test_a_cohort_out_of_order_or_in_the_future_is_refused_before_anything_is_written(region, tmp_path):
+    from engine.demo import load_demo
+    from engine.errors import InvalidInput
+    from engine.store.models import Person
+    cases = [
+        ([{**PERSON, "steps": [{"task": "screening", "user": "teacher_wang", "at": "4d", "data": SCREENING}]}],
+         "T-1 第 1 步 screening"),                                     # before the start
+        ([{**PERSON, "started": "-2d"}], "'-2d' 在“现在”之后"),
+        ([PERSON, {**PERSON, "ref": "T-2", "steps": [{"task": "screening", "at": "1d"}]}],
+         "T-2 第 1 步：需要 task、user 和 at"),
+    ]
+    for number, (people, message) in enumerate(cases):
+        with pytest.raises(InvalidInput, match=message):
+            load_demo(region, PATHWAYS, write_cohort(tmp_path / f"bad{number}.yaml", people))
+    with region.db.unit_of_work() as session:
+        assert session.scalars(select(Person)).all() == []
+
+
+def test_a_failing_step_names_the_person_and_a_rerun_reports_the_half_load(region, tmp_path):
+    from engine.demo import load_demo
+    from engine.errors import InvalidInput
+    people = [
+        {**PERSON, "steps": [{"task": "screening", "user": "teacher_wang", "at": "2d", "data": SCREENING}]},
+        {**PERSON, "ref": "T-2", "name": "测试乙", "started": "2d",
+         "steps": [{"task": "screening", "user": "teacher_li", "at": "1d", "data": SCREENING}]},
+    ]
+    cohort = write_cohort(tmp_path / "cohort.yaml", people)
+    with pytest.raises(InvalidInput) as failed:
+        load_demo(region, PATHWAYS, cohort)
+    # teacher_li teaches in 中坝镇, not at 太平村: the step is refused, and the message says whose.
+    assert "演示数据 T-2 第 1 步 screening（teacher_li）" in str(failed.value)
+    with pytest.raises(InvalidInput, match="上次未载入完成"):
+        load_demo(region, PATHWAYS, cohort)          # not skipped, not loaded twice
+
+
+def test_unquoted_yaml_dates_in_step_data_reach_the_form_as_strings(region, tmp_path):
+    from engine.demo import load_demo
+    people = [{**PERSON, "steps": [{"task": "screening", "user": "teacher_wang", "at": "2d",
+                                    "data": {**SCREENING, "screening_date": date(2026, 11, 18)}}]}]
+    report = load_demo(region, PATHWAYS, write_cohort(tmp_path / "cohort.yaml", people))
+    assert (report.people, report.skipped) == (1, False)
+    assert load_demo(region, PATHWAYS, tmp_path / "cohort.yaml").skipped is True
