@@ -1,10 +1,13 @@
-# Two entry points: `make run` and `make test`. Both create the virtualenv and install what they need.
+# Two entry points: `make run` and `make test`. Both create the virtualenv, install what they need
+# and build the front-end bundles (npm packages, bundled with esbuild; nothing is fetched at run time).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+FRONT  := webui/frontend
+BUNDLE := webui/static/dist/.built
 
-.PHONY: run test install clean
+.PHONY: run test install frontend system clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,14 +17,26 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,postgres]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(FRONT)/node_modules/.package-lock.json: $(FRONT)/package.json $(FRONT)/package-lock.json
+	cd $(FRONT) && npm ci --no-audit --no-fund --loglevel=error
+
+$(BUNDLE): $(FRONT)/node_modules/.package-lock.json $(FRONT)/build.mjs $(wildcard $(FRONT)/src/*)
+	cd $(FRONT) && node build.mjs
+	touch $(BUNDLE)
+
+install: $(STAMP) $(BUNDLE)
+frontend: $(BUNDLE)
+
+# Redis and Chromium for the suite's real servers and browser (apt-get when run as root).
+system:
+	bash .ci/system-deps
 
 # On an empty database `carepath run` loads the demo region, pathways and cohort first.
-run: $(STAMP)
+run: install
 	$(BIN)/carepath run
 
-test: $(STAMP)
+test: install system
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info webui/static/dist $(FRONT)/node_modules

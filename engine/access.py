@@ -6,6 +6,7 @@ released. A user named as a candidate user may act wherever the task is.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .directory import covers
@@ -65,3 +66,27 @@ def can_handle_escalation(actor: Actor, role: str, org_path: str) -> bool:
 def can_supervise(actor: Actor, supervisor_role: str, task: TaskView) -> bool:
     """The agency's supervisor over the task's unit may reassign, extend and pause it."""
     return holds_over(actor, supervisor_role, task.org_path)
+
+
+# --- reading a person's journey and an instance's diagram ---------------------------------------
+
+def can_view_person(actor: Actor, person_org_path: str) -> bool:
+    """The actor holds some role (any role) at the person's unit or at a unit above it."""
+    return any(covers(path, person_org_path) for _, path in actor.grants)
+
+
+def can_view_instance(actor: Actor, instance_org_path: str, task_org_paths: Iterable[str] = (),
+                      task_people: Iterable[str] = ()) -> bool:
+    """The actor may view the instance's unit, or the unit of any of its tasks (a city expert who
+    handled a consult sees the instance), or is named on one of its tasks (assignee, candidate
+    user or the one who completed it), so that every task in an inbox opens its instance."""
+    if actor.username in set(task_people):
+        return True
+    return any(covers(path, target) for _, path in actor.grants
+               for target in (instance_org_path, *task_org_paths))
+
+
+def can_retry(actor: Actor, instance_org_path: str) -> bool:
+    """An instance stuck in error is run again by a supervisor (any agency) or an analyst over its unit."""
+    return any((role.endswith(".supervisor") or role == "admin.analyst") and covers(path, instance_org_path)
+               for role, path in actor.grants)

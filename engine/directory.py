@@ -9,6 +9,7 @@ file twice leaves the same rows, and a user's memberships become exactly those i
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,3 +155,31 @@ def load_directory(db: Database, path: str | Path) -> DirectoryReport:
             report.users += 1
             report.memberships += len(set(pairs))
     return report
+
+
+def authenticate(db: Database, username: str, password: str) -> dict | None:
+    """The user's profile if the password is theirs and the account is active, else None.
+
+    An unknown user costs a hash verification too, so timing does not tell which names exist."""
+    with db.unit_of_work() as session:
+        user = repo.get_user(session, (username or "").strip())
+        stored = user.password_hash if user is not None and user.active else _dummy_hash()
+        if not verify_password(stored, password or "") or user is None or not user.active:
+            return None
+        return profile(session, user.username)
+
+
+def profile(session, username: str) -> dict | None:
+    """Who a signed-in user is: name and memberships (role and unit, with display names)."""
+    user = repo.get_user(session, username)
+    if user is None or not user.active:
+        return None
+    return {"username": user.username, "name": user.name,
+            "memberships": [{"role": role, "role_name": role_name, "org": org, "org_name": org_name,
+                             "level": level}
+                            for role, role_name, org, org_name, level in repo.memberships_of(session, username)]}
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash("carepath: no such user")

@@ -13,7 +13,7 @@ GENDERS = {"男", "女", "未说明"}
 
 
 def person_dict(person: Person) -> dict:
-    return {"ref": person.ref, "name": person.name, "gender": person.gender,
+    return {"id": person.id, "ref": person.ref, "name": person.name, "gender": person.gender,
             "birth_date": person.birth_date.isoformat() if person.birth_date else None,
             "org": person.org_code}
 

@@ -34,6 +34,8 @@ class Settings:
     smtp_from: str = "carepath@localhost"
     digest_time: time = time(8, 30)
     forms_dir: str | None = None
+    secret_key: str | None = None
+    secure_cookies: bool = False
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -77,6 +79,19 @@ def _clock_time(name: str, raw: str) -> time:
         raise SettingsError(f"{name}: expected HH:MM, got {raw!r}") from err
 
 
+def _secret_key(value: str | None) -> str | None:
+    if value is not None and len(value) < 32:
+        raise SettingsError("CAREPATH_SECRET_KEY: at least 32 characters (signs session cookies)")
+    return value or None
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered not in ("0", "1", "true", "false", "yes", "no", ""):
+        raise SettingsError(f"{name}: expected 1/0, true/false or yes/no, got {value!r}")
+    return lowered in ("1", "true", "yes")
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read CAREPATH_* variables into a Settings value."""
     env = os.environ if environ is None else environ
@@ -103,4 +118,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         smtp_from=env.get("CAREPATH_SMTP_FROM", "carepath@localhost"),
         digest_time=_clock_time("CAREPATH_DIGEST_TIME", env.get("CAREPATH_DIGEST_TIME", "08:30")),
         forms_dir=env.get("CAREPATH_FORMS_DIR") or None,
+        secret_key=_secret_key(env.get("CAREPATH_SECRET_KEY")),
+        secure_cookies=_flag("CAREPATH_SECURE_COOKIES", env.get("CAREPATH_SECURE_COOKIES", "0")),
     )

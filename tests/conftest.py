@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+pytest_plugins = ["web"]      # the browser fixtures (Chromium via Playwright) and the live server
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 BPMN = DATA / "bpmn"

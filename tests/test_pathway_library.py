@@ -10,6 +10,7 @@ from lxml import etree
 from engine.bpmn.layout import di_gaps
 from engine.directory import parse_directory
 from engine.forms import check_form
+from engine.stages import STAGES
 
 from conftest import DEMO_DIRECTORY, FORMS, PATHWAYS
 
@@ -73,6 +74,20 @@ def test_conventions(path):
         assert form["id"] == f"{path.stem}_{task.get('id')}" and form["schemaVersion"] == 16, where
         keys = [c["key"] for c in form["components"] if "key" in c]
         assert keys and len(keys) == len(set(keys)), where
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_every_user_task_states_a_known_care_stage(path):
+    """The engine accepts a task without a stage (BPMN from elsewhere); the library does not:
+    the supervisors' indicators count every library task on the chain."""
+    tree = etree.parse(str(path))
+    tasks = tree.xpath("//bpmn:userTask | //bpmn:manualTask", namespaces=NS)
+    assert tasks
+    for task in tasks:
+        where = f"{path.name}:{task.sourceline} {task.get('id')}"
+        stages = task.xpath("./bpmn:extensionElements/camunda:properties/camunda:property"
+                            "[@name='stage']/@value", namespaces=NS)
+        assert len(stages) == 1 and stages[0] in STAGES, (where, stages)
 
 
 def test_every_form_is_used_and_well_formed():

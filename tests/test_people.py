@@ -18,7 +18,7 @@ COUNTY = "510781"
 
 def test_register_is_idempotent_and_refuses_a_different_person_under_the_same_ref(ctx):
     first = register_person(ctx, "P-1", "张三", "510781001001", gender="男", birth_date="2009-03-01")
-    assert first == {"ref": "P-1", "name": "张三", "gender": "男", "birth_date": "2009-03-01",
+    assert first == {"id": first["id"], "ref": "P-1", "name": "张三", "gender": "男", "birth_date": "2009-03-01",
                      "org": "510781001001"}
     assert register_person(ctx, "P-1", "张三", "510781001001") == first
     with pytest.raises(InvalidInput, match="已登记为另一人"):

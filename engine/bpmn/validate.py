@@ -21,6 +21,7 @@ from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS
 from ..assignment import unwrap_expression
 from ..directory import LEVELS
 from ..scripting import check_expression, check_script
+from ..stages import STAGES
 from .moments import MomentError, is_iso_literal, parse_cycle, to_instant
 from .parser import CarePathParser
 from .companions import FormFiles, decisions_beside, forms_root_for
@@ -132,6 +133,9 @@ class _Checker:
         for prop in self.xpath(task, "./bpmn:extensionElements/camunda:properties/camunda:property"):
             if prop.get("name") == "orgLevel" and prop.get("value") not in LEVELS:
                 self.report(task, f"orgLevel 必须是 {'/'.join(LEVELS)} 之一，得到 {prop.get('value')!r}",
+                            line=prop.sourceline)
+            if prop.get("name") == "stage" and (prop.get("value") or "").strip() not in STAGES:
+                self.report(task, f"服务阶段 stage 必须是 {'/'.join(STAGES)} 之一，得到 {prop.get('value')!r}",
                             line=prop.sourceline)
 
     def check_expression(self, element, text: str, what: str, line: int | None) -> None:

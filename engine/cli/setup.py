@@ -1,4 +1,4 @@
-"""`carepath init`, `directory`, `pathway` and `run`: setting a deployment up and running it."""
+"""`carepath init`, `directory`, `pathway` and `demo`: setting a deployment up."""
 from __future__ import annotations
 
 import json
@@ -120,7 +120,7 @@ def pathway_list(state, as_json):
         f"{r['process_id']}\tv{r['version']}\t{r['name'] or ''}") for r in rs])
 
 
-def _print_demo(report):
+def print_demo(report):
     if report["skipped"]:
         click.echo("演示数据已存在：仅更新了机构、用户和路径。")
     else:
@@ -144,44 +144,4 @@ def demo(state, pathways_dir, now, as_json):
     from ..demo import load_demo
     ctx = state.context(now)
     report = load_demo(ctx, Path(pathways_dir))
-    emit(ctx, asdict(report), as_json, _print_demo)
-
-
-def _has_pathways(ctx) -> bool:
-    from ..store import pathways as repo
-    with ctx.db.unit_of_work() as session:
-        return bool(repo.latest_versions(session))
-
-
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--interval", default=30.0, show_default=True, type=float, help="扫描间隔（秒）")
-@click.pass_obj
-@handled
-def run(state, host, port, interval):
-    """运行 CarePath：初始化数据库（空库时先载入演示数据），并在进程内定时扫描（定时器、消息）。"""
-    import logging
-    import threading
-    from ..runtime.scheduler import sweep_forever
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    ctx = state.context()
-    ctx.db.create_schema()
-    if not _has_pathways(ctx) and os.path.isdir("pathways"):
-        from pathlib import Path
-        from ..demo import load_demo
-        click.echo("数据库为空：先载入演示数据（carepath demo）……")
-        _print_demo(asdict(load_demo(ctx, Path("pathways"))))
-    if ctx.settings.redis_url:
-        click.echo("已设置 CAREPATH_REDIS_URL：定时扫描与通知由 `carepath worker` 执行，本进程不扫描。")
-        return
-    stop = threading.Event()
-    click.echo(f"CarePath 引擎已启动 ({ctx.db.dialect})，每 {interval:g} 秒扫描一次定时器与消息。"
-               f"网页界面尚未包含在此版本中（{host}:{port} 未监听）。按 Ctrl-C 退出。")
-    try:
-        sweep_forever(lambda: state.context(), interval, stop)
-    except KeyboardInterrupt:
-        stop.set()
-        click.echo("已停止。")
-
-
+    emit(ctx, asdict(report), as_json, print_demo)

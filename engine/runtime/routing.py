@@ -13,6 +13,7 @@ from ..assignment import AssignmentError
 from ..store import directory as directory_repo
 from ..calendars import chain_of
 from ..deadlines import Due, due_from_expression, due_from_timer
+from ..stages import is_stage
 from ..store.models import HumanTask, OrgUnit
 
 
@@ -83,6 +84,13 @@ def _moment(task, text: str | None, clock) -> datetime | None:
     return resolve_moment(inner if inner is not None else text, _evaluator(task), clock.now(), clock.tz)
 
 
+def task_stage(properties: dict) -> str | None:
+    """The care stage the task's `stage` property states; None when it states none (BPMN from
+    outside the library) or one `pathway validate` would have refused."""
+    stage = (properties.get("stage") or "").strip()
+    return stage if is_stage(stage) else None
+
+
 def build_human_task(task, instance, directory: Directory, ctx) -> HumanTask:
     """A new human-task row for a READY manual task. Raises AssignmentError/MomentError/
     WorkflowException when the pathway's routing cannot be resolved."""
@@ -97,8 +105,8 @@ def build_human_task(task, instance, directory: Directory, ctx) -> HumanTask:
         raise AssignmentError(f"任务的机构 {org_code} 不存在 (unknown org unit)")
     calendar = ctx.calendar(chain_of(unit.path))
     due = resolve_due(task, extensions, ctx.clock, calendar)
-    ladder = ctx.policy().ladder_name(instance.process_id, spec.bpmn_id,
-                                      (extensions.get("properties") or {}).get("escalation"))
+    properties = extensions.get("properties") or {}
+    ladder = ctx.policy().ladder_name(instance.process_id, spec.bpmn_id, properties.get("escalation"))
     steps = ctx.policy().ladder(ladder)
     first_escalation = steps[0].moment(due.at, calendar) if steps and due else None
     return HumanTask(
@@ -107,7 +115,7 @@ def build_human_task(task, instance, directory: Directory, ctx) -> HumanTask:
         role_code=owner.role, org_code=org_code, org_path=unit.path,
         status="claimed" if owner.assignee else "open", assignee=owner.assignee,
         candidate_users=list(owner.candidate_users), candidate_roles=list(owner.candidate_roles),
-        form_key=extensions.get("formKey"),
+        form_key=extensions.get("formKey"), stage=task_stage(properties),
         due_at=due.at if due else None, due_kind=due.kind if due else None,
         due_basis=due.basis if due else None, due_source=due.source if due else None,
         due_provisional=due.provisional if due else False,

@@ -14,6 +14,7 @@ from ..pathways import latest_version_or_fail, load_specs
 from ..store import directory as directory_repo
 from ..store import escalation as escalation_repo
 from ..store import runtime as repo
+from ..store import worklist as worklist_repo
 from ..store.models import HumanTask, Instance
 from . import instances
 from .forms import check_submission
@@ -34,6 +35,7 @@ def task_dict(task: HumanTask) -> dict:
         "id": task.id, "instance": task.instance_id, "name": task.name, "element": task.element,
         "process": task.process_id, "role": task.role_code, "org": task.org_code,
         "status": task.status, "assignee": task.assignee, "form_key": task.form_key,
+        "stage": task.stage,
         "due_at": task.due_at, "due_provisional": bool(task.due_provisional),
         "due_source": task.due_source, "follow_up_at": task.follow_up_at,
         "paused": task.paused_at is not None, "escalation_level": task.escalation_level or 0,
@@ -253,6 +255,7 @@ def complete(ctx, task_id: int, username: str, data: dict | None = None) -> Outc
                                     next_escalation_at=None):
             raise Conflict(f"任务 {task_id} 刚被其他人处理 (completed concurrently)")
         repo.drop_grants(session, task.id)
+        worklist_repo.drop_drafts(session, task.id)
         escalation_repo.resolve_for_task(session, task.id, now)
         spiff_task.set_data(**data)
         error = None

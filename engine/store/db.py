@@ -5,12 +5,12 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import notify as _notify_tables  # noqa: F401  (registers the notification tables)
-from .models import SCHEMA_VERSION, Base, SchemaInfo
+from .models import SCHEMA_VERSION, Base, HumanTask, Instance, SchemaInfo
 
 _APPEND_ONLY_SQLITE = [
     "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events "
@@ -27,6 +27,22 @@ _APPEND_ONLY_POSTGRES = [
     "CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events "
     "FOR EACH ROW EXECUTE FUNCTION carepath_append_only()",
 ]
+
+
+# Schema v3: the care stage of a task, and the indexes the supervisors' indicators read through.
+_V3_INDEXES = ("ix_human_tasks_status_completed", "ix_instances_process_started")
+
+
+def _upgrade_to_v3(connection) -> None:
+    """Add `human_tasks.stage` and the v3 indexes to a database created before v3 (SQLite and
+    PostgreSQL); what is already there is left alone, so a half-done upgrade completes."""
+    columns = {column["name"] for column in inspect(connection).get_columns("human_tasks")}
+    if "stage" not in columns:
+        connection.exec_driver_sql("ALTER TABLE human_tasks ADD COLUMN stage VARCHAR(32)")
+    for table in (HumanTask.__table__, Instance.__table__):
+        for index in table.indexes:
+            if index.name in _V3_INDEXES:
+                index.create(connection, checkfirst=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -91,6 +107,8 @@ class Database:
                 raise RuntimeError(
                     f"database schema v{info.version} is newer than this CarePath (v{SCHEMA_VERSION})")
             else:
+                if info.version < 3:
+                    _upgrade_to_v3(session.connection())
                 info.version = SCHEMA_VERSION
         return SCHEMA_VERSION
 

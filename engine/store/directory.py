@@ -72,3 +72,15 @@ def user_grants(session: Session, username: str) -> list[tuple[str, str]]:
         .join(OrgUnit, OrgUnit.code == Membership.org_code)
         .where(User.username == username, User.active.is_(True)))
     return [(role, path) for role, path in rows]
+
+
+def memberships_of(session: Session, username: str) -> list[tuple[str, str, str, str, str]]:
+    """(role code, role name, org code, org name, org level) of an active user's memberships."""
+    rows = session.execute(
+        select(Membership.role_code, Role.name, OrgUnit.code, OrgUnit.name, OrgUnit.level)
+        .join(User, User.id == Membership.user_id)
+        .join(Role, Role.code == Membership.role_code)
+        .join(OrgUnit, OrgUnit.code == Membership.org_code)
+        .where(User.username == username, User.active.is_(True))
+        .order_by(OrgUnit.path, Membership.role_code))
+    return [tuple(row) for row in rows]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from .models import Escalation, HumanTask, Membership, OrgUnit, User
@@ -74,3 +74,32 @@ def units(session: Session, codes) -> dict[str, OrgUnit]:
     if not codes:
         return {}
     return {u.code: u for u in session.scalars(select(OrgUnit).where(OrgUnit.code.in_(codes)))}
+
+
+QUEUE_SORTS = {"level": (Escalation.level.desc(), Escalation.raised_at, Escalation.id),
+               "age": (Escalation.raised_at, Escalation.id),
+               "-age": (Escalation.raised_at.desc(), Escalation.id.desc())}
+
+
+def queue_query(grants: list[tuple[str, str]], statuses: tuple[str, ...] | None, *,
+                level: int | None = None, agency: str | None = None, org_path: str | None = None):
+    """Escalations whose target role the user holds at or above their unit (who works them)."""
+    conditions = [and_(Escalation.role_code == role, Escalation.org_path.like(_prefix_pattern(path), escape="\\"))
+                  for role, path in grants]
+    query = select(Escalation, HumanTask).join(HumanTask, HumanTask.id == Escalation.task_id).where(
+        or_(*conditions) if conditions else false())
+    if statuses:
+        query = query.where(Escalation.status.in_(statuses))
+    if level:
+        query = query.where(Escalation.level == level)
+    if agency:
+        query = query.where(Escalation.agency == agency)
+    if org_path:
+        query = query.where(Escalation.org_path.like(_prefix_pattern(org_path), escape="\\"))
+    return query
+
+
+def queue_page(session: Session, query, sort: str, limit: int, offset: int):
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.execute(query.order_by(*QUEUE_SORTS[sort]).limit(limit).offset(offset)).all()
+    return rows, total

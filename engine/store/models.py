@@ -10,7 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import UTCDateTime
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class Base(DeclarativeBase):
@@ -137,7 +137,11 @@ class Instance(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     __mapper_args__ = {"version_id_col": lock_version}
-    __table_args__ = (Index("ix_instances_status_wake", "status", "wake_at"),)
+    __table_args__ = (
+        Index("ix_instances_status_wake", "status", "wake_at"),
+        # Indicators: a programme's instances started in a window (schema v3).
+        Index("ix_instances_process_started", "process_id", "started_at"),
+    )
 
 
 class HumanTask(Base):
@@ -157,6 +161,8 @@ class HumanTask(Base):
     candidate_users: Mapped[list] = mapped_column(JSON, default=list)
     candidate_roles: Mapped[list] = mapped_column(JSON, default=list)
     form_key: Mapped[str | None] = mapped_column(String(400))
+    # The care stage the pathway states for the task (engine.stages), for dashboards.
+    stage: Mapped[str | None] = mapped_column(String(32))
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # How the deadline was computed, so it can be recomputed when calendar data changes:
     # {"kind": "workdays", "n": 2, "start": ISO, "pauses": [[from, to], ...]} or {"kind": "fixed"}.
@@ -177,6 +183,8 @@ class HumanTask(Base):
         Index("ix_human_tasks_status_due", "status", "due_at"),
         Index("ix_human_tasks_instance_status", "instance_id", "status"),
         Index("ix_human_tasks_escalation", "status", "next_escalation_at"),
+        # Indicators: tasks completed in a window, by stage (schema v3).
+        Index("ix_human_tasks_status_completed", "status", "completed_at", "stage"),
     )
 
 
@@ -286,3 +294,12 @@ class Event(Base):
     task_id: Mapped[int | None] = mapped_column(Integer)
     actor: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class TaskDraft(Base):
+    """What a user typed into a task's form and saved without completing; one per task and user."""
+    __tablename__ = "task_drafts"
+    task_id: Mapped[int] = mapped_column(ForeignKey("human_tasks.id"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), primary_key=True)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,116 @@
+"""SQL for the worklist: the inbox page (filtered, sorted, counted) and form drafts."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from .models import (
+    HumanTask, Instance, Membership, OrgUnit, PathwayVersion, Person, Role, TaskDraft, TaskGrant, User,
+)
+from .runtime import _prefix_pattern
+
+SORTS = {"due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id),
+         "-due": (HumanTask.due_at.is_(None), HumanTask.due_at.desc(), HumanTask.id.desc()),
+         "created": (HumanTask.created_at, HumanTask.id),
+         "-created": (HumanTask.created_at.desc(), HumanTask.id.desc())}
+
+
+def inbox_query(username: str, grants: list[tuple[str, str]], *, process_id: str | None = None,
+                org_path: str | None = None, overdue_before: datetime | None = None):
+    """Tasks this user may act on (offered to a role they hold over the task's unit, or to them
+    by name, and not claimed by someone else), narrowed by the filters; driven by the grants index."""
+    conditions = [TaskGrant.username == username]
+    for granted_role, path in grants:
+        conditions.append(and_(TaskGrant.role_code == granted_role,
+                               TaskGrant.org_path.like(_prefix_pattern(path), escape="\\")))
+    visible = select(TaskGrant.task_id).where(or_(*conditions))
+    query = (select(HumanTask)
+             .where(HumanTask.id.in_(visible),
+                    or_(HumanTask.status == "open",
+                        and_(HumanTask.status == "claimed", HumanTask.assignee == username))))
+    if process_id:
+        query = query.where(HumanTask.process_id == process_id)
+    if org_path:
+        query = query.where(HumanTask.org_path.like(_prefix_pattern(org_path), escape="\\"))
+    if overdue_before is not None:
+        query = query.where(HumanTask.due_at < overdue_before)
+    return query
+
+
+def inbox_page(session: Session, query, sort: str, limit: int, offset: int) -> tuple[list[HumanTask], int]:
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(query.order_by(*SORTS[sort]).limit(limit).offset(offset))
+    return list(rows), total
+
+
+def org_names(session: Session, codes: set[str]) -> dict[str, str]:
+    if not codes:
+        return {}
+    return dict(session.execute(select(OrgUnit.code, OrgUnit.name).where(OrgUnit.code.in_(codes))).all())
+
+
+def org_units_under(session: Session, paths: list[str], limit: int = 500) -> list[OrgUnit]:
+    """Units at or below any of the given paths, in tree order."""
+    if not paths:
+        return []
+    conditions = [OrgUnit.path.like(_prefix_pattern(path), escape="\\") for path in paths]
+    return list(session.scalars(select(OrgUnit).where(or_(*conditions)).order_by(OrgUnit.path).limit(limit)))
+
+
+def user_names(session: Session, usernames: set[str]) -> dict[str, str]:
+    if not usernames:
+        return {}
+    return dict(session.execute(select(User.username, User.name).where(User.username.in_(usernames))).all())
+
+
+def pathway_names(session: Session) -> dict[str, str]:
+    """process id → name of its latest version."""
+    rows = session.execute(select(PathwayVersion.process_id, PathwayVersion.name)
+                           .order_by(PathwayVersion.process_id, PathwayVersion.version))
+    return {pid: name or pid for pid, name in rows}
+
+
+def get_draft(session: Session, task_id: int, username: str) -> TaskDraft | None:
+    return session.get(TaskDraft, (task_id, username))
+
+
+def put_draft(session: Session, task_id: int, username: str, data: dict, at: datetime) -> None:
+    draft = session.get(TaskDraft, (task_id, username))
+    if draft is None:
+        session.add(TaskDraft(task_id=task_id, username=username, data=data, saved_at=at))
+    else:
+        draft.data, draft.saved_at = data, at
+
+
+def drop_drafts(session: Session, task_id: int) -> None:
+    session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id))
+
+
+def people_of_instances(session: Session, instance_ids: set[int]) -> dict[int, Person]:
+    """instance id → the person it is about (instances about nobody are left out)."""
+    if not instance_ids:
+        return {}
+    rows = session.execute(select(Instance.id, Person).join(Person, Person.id == Instance.person_id)
+                           .where(Instance.id.in_(instance_ids)))
+    return {instance_id: person for instance_id, person in rows}
+
+
+def users_with_roles_under(session: Session, roles: set[str], paths: list[str]) -> list[tuple[str, str, str, str]]:
+    """(username, name, role, org name) of active users holding one of `roles` at or below any path."""
+    if not roles or not paths:
+        return []
+    under = or_(*[OrgUnit.path.like(_prefix_pattern(path), escape="\\") for path in paths])
+    rows = session.execute(
+        select(User.username, User.name, Membership.role_code, OrgUnit.name)
+        .join(Membership, Membership.user_id == User.id).join(OrgUnit, OrgUnit.code == Membership.org_code)
+        .where(User.active.is_(True), Membership.role_code.in_(roles), under)
+        .order_by(OrgUnit.path, User.username))
+    return [tuple(row) for row in rows]
+
+
+def role_names(session: Session, codes: set[str]) -> dict[str, str]:
+    if not codes:
+        return {}
+    return dict(session.execute(select(Role.code, Role.name).where(Role.code.in_(codes))).all())

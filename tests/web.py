@@ -1,0 +1,144 @@
+"""The web UI under test: a real server on loopback with a clock the test moves, and Debian's
+Chromium driven by Playwright (the Playwright browser download does not work on these machines)."""
+from __future__ import annotations
+
+import os
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLES = ROOT / "webui" / "static" / "dist"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+class MovableClock:
+    """The web app's now: set by the test, read by every request."""
+
+    def __init__(self, start: datetime):
+        self.moment = start
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def set(self, moment: datetime) -> None:
+        self.moment = moment
+
+
+class LiveServer:
+    """The app served by werkzeug in a thread on a free loopback port."""
+
+    def __init__(self, app):
+        from werkzeug.serving import make_server
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+
+
+def require_bundles() -> None:
+    for name in ("form.js", "diagram.js", "chart.js"):
+        if not (BUNDLES / name).exists():
+            pytest.fail(f"front-end bundle {name} is missing: `make test` builds it (npm ci + node build.mjs "
+                        f"in webui/frontend)")
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Chromium is not installed at /usr/bin/chromium: `.ci/run` (or `make test` as root) "
+                    "installs it with apt-get")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(chromium, request):
+    """A fresh browser context per user (its own cookies); screenshots go to tests/artifacts/."""
+    contexts = []
+
+    def open_page(base_url: str):
+        context = chromium.new_context(base_url=base_url, viewport={"width": 1280, "height": 900},
+                                       locale="zh-CN", timezone_id="Asia/Shanghai")
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.js_errors = errors
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def log_in(page, username: str, password: str = "carepath-demo") -> None:
+    page.goto("/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+class WebClient:
+    """Flask's test client as a signed-in user: CSRF tokens are taken from the pages, as a browser would."""
+
+    def __init__(self, app):
+        self.client = app.test_client()
+        self.token = None
+
+    def _remember_token(self, response) -> None:
+        import re
+        found = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
+        if found:
+            self.token = found.group(1)
+
+    def get(self, url: str, **kwargs):
+        response = self.client.get(url, **kwargs)
+        self._remember_token(response)
+        return response
+
+    def post(self, url: str, data: dict | None = None, csrf: bool = True, **kwargs):
+        if csrf and self.token is None:
+            self.get("/login")
+        payload = {**({"csrf_token": self.token} if csrf else {}), **(data or {})}
+        response = self.client.post(url, data=payload, **kwargs)
+        self._remember_token(response)
+        return response
+
+    def login(self, username: str, password: str = "carepath-demo"):
+        self.get("/login")
+        response = self.post("/login", {"username": username, "password": password})
+        self.get("/tasks")
+        return response
+
+
+def text_of(response) -> str:
+    """The visible text of a page's main area, whitespace collapsed."""
+    import re
+    html = response.get_data(as_text=True)
+    main = html.split("<main>", 1)[-1]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", main)).strip()

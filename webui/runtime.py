@@ -1,0 +1,23 @@
+"""The engine as the web app sees it: one context for the app, the clock read per request."""
+from __future__ import annotations
+
+from typing import Callable
+
+from flask import Flask, current_app, g
+
+
+class WebEngine:
+    def __init__(self, ctx, now: Callable | None = None):
+        self.ctx = ctx
+        self.now = now or ctx.clock.now
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["carepath"] = self
+
+
+def engine():
+    """The engine context for this request, its clock at the app's now (read once per request)."""
+    if "engine" not in g:
+        web: WebEngine = current_app.extensions["carepath"]
+        g.engine = web.ctx.at(web.now())
+    return g.engine
