@@ -90,3 +90,9 @@ def can_retry(actor: Actor, instance_org_path: str) -> bool:
     """An instance stuck in error is run again by a supervisor (any agency) or an analyst over its unit."""
     return any((role.endswith(".supervisor") or role == "admin.analyst") and covers(path, instance_org_path)
                for role, path in actor.grants)
+
+
+def can_watch_indicators(actor: Actor, org_path: str) -> bool:
+    """Indicators of a unit (and below) are for supervisors of any agency, and analysts, at or above it."""
+    return any((role.endswith(".supervisor") or role == "admin.analyst") and covers(path, org_path)
+               for role, path in actor.grants)

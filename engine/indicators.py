@@ -33,8 +33,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from .agencies import agency_label, agency_of, agency_order
-from .errors import InvalidInput, NotFound
-from .runtime.services import task_dict
+from .access import can_watch_indicators
+from .errors import InvalidInput, NotFound, PermissionDenied
+from .runtime.services import actor_for, task_dict
 from .stages import STAGES, stage_label
 from .store import directory as directory_repo
 from .store import indicators as repo
@@ -205,3 +206,34 @@ def indicator_tasks(ctx, org: str, *, agency: str | None = None, stage: str | No
                               own_only=own_only, agency=agency, stage=None if stage == UNSTAGED else stage,
                               unstaged=stage == UNSTAGED, limit=limit, offset=max(0, int(offset)))
         return [task_dict(row) for row in rows]
+
+
+def watched_units(ctx, username: str) -> list[tuple[str, str, str]]:
+    """(code, name, level) of the units whose indicators the user watches (supervisor or analyst
+    memberships), highest first; empty for frontline staff."""
+    with ctx.db.unit_of_work() as session:
+        actor = actor_for(session, username)
+        units = repo.units_at_paths(session, sorted({path for _, path in actor.grants}))
+        return [(u.code, u.name, u.level) for u in units if can_watch_indicators(actor, u.path)]
+
+
+def indicators_for_user(ctx, username: str, org: str, since: datetime, until: datetime | None = None,
+                        *, locale: str = "zh") -> dict:
+    """`indicators`, for a user who supervises `org` (PermissionDenied otherwise)."""
+    _require_watch(ctx, username, org)
+    return indicators(ctx, org, since, until, locale=locale)
+
+
+def indicator_tasks_for_user(ctx, username: str, org: str, **filters) -> list[dict]:
+    _require_watch(ctx, username, org)
+    return indicator_tasks(ctx, org, **filters)
+
+
+def _require_watch(ctx, username: str, org: str) -> None:
+    with ctx.db.unit_of_work() as session:
+        actor = actor_for(session, username)
+        unit = directory_repo.org_unit(session, org)
+        if unit is None:
+            raise NotFound(f"机构 {org} 不存在 (unknown org unit)")
+        if not can_watch_indicators(actor, unit.path):
+            raise PermissionDenied(f"只有 {unit.name} 或上级的督导可以查看其指标")

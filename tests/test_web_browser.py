@@ -93,12 +93,18 @@ def test_screening_referral_escalation_journey(live, new_page):
     clock.set(nov(12, 9))
     supervisor = new_page(server.url)
     log_in(supervisor, "health_sup_jy")
+    supervisor.goto("/dashboard")
+    supervisor.wait_for_selector("canvas.cp-chart[data-ready=true]")
+    overdue_before = int(supervisor.locator("[data-testid=overdue]").inner_text())
+    health = supervisor.locator("[data-testid=by-agency] tr[data-agency=health] td").nth(2)
+    assert health.inner_text() == "1"                        # the family doctor's plan
+    screenshot(supervisor, "3-dashboard-before")
     supervisor.goto("/escalations")
     row = supervisor.locator("tr[data-escalation]")
     assert row.count() == 1
     assert "2 级" in row.inner_text() and "联合干预方案（医疗部分）" in row.inner_text()
     assert "2026-11-10 18:00" in row.inner_text()
-    screenshot(supervisor, "3-supervisor-queue")
+    screenshot(supervisor, "4-supervisor-queue")
     actions = supervisor.locator("tr.actions-row details")
     actions.locator("summary").click()
     reassign = actions.locator("form.reassign")
@@ -113,7 +119,14 @@ def test_screening_referral_escalation_journey(live, new_page):
     extend.get_by_role("button", name="延期").click()
     assert "截止时间已延长" in supervisor.locator(".flash").inner_text()
     assert "2026-11-12 18:00" in supervisor.locator("tr[data-escalation]").inner_text()
-    screenshot(supervisor, "4-supervisor-after-extend")
+    screenshot(supervisor, "5-supervisor-after-extend")
     [moved] = services.tasks_for_user(ctx.at(nov(12, 9)), "fdoc_deng")
     assert (moved["element"], moved["due_at"]) == ("joint_plan_medical", nov(12, 18))
+
+    # The dashboard shows the change: the plan is no longer overdue.
+    supervisor.goto("/dashboard")
+    supervisor.wait_for_selector("canvas.cp-chart[data-ready=true]")
+    assert int(supervisor.locator("[data-testid=overdue]").inner_text()) == overdue_before - 1
+    assert health.inner_text() == "0"
+    screenshot(supervisor, "6-dashboard-after")
     assert supervisor.js_errors == [] and expert.js_errors == []

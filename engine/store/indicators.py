@@ -221,3 +221,10 @@ def task_rows(session: Session, path: str, *, state: str, until: datetime,
     elif stage:
         query = query.where(HumanTask.stage == stage)
     return list(session.scalars(query.order_by(*order).limit(limit).offset(offset)))
+
+
+def units_at_paths(session: Session, paths: list[str]) -> list[OrgUnit]:
+    """The units with exactly these materialized paths, highest in the tree first."""
+    if not paths:
+        return []
+    return list(session.scalars(select(OrgUnit).where(OrgUnit.path.in_(paths)).order_by(OrgUnit.path)))
