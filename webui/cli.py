@@ -35,6 +35,7 @@ def run(state, host, port, interval):
 
     from . import create_app
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("spiff").setLevel(logging.WARNING)      # a line per task state change otherwise
     ctx = state.context()
     ctx.db.create_schema()
     if not _has_pathways(ctx) and os.path.isdir("pathways"):

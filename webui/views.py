@@ -23,4 +23,5 @@ def navigation() -> dict:
         unread = unread_count(session, user["username"])
     return {"unread": unread,
             "is_supervisor": any(role.endswith(".supervisor") for role in roles),
+            "watches_indicators": any(role.endswith(".supervisor") or role == "admin.analyst" for role in roles),
             "now": engine().clock.now()}

@@ -29,8 +29,11 @@ _APPEND_ONLY_POSTGRES = [
 ]
 
 
-# Schema v3: the care stage of a task, and the indexes the supervisors' indicators read through.
-_V3_INDEXES = ("ix_human_tasks_status_completed", "ix_instances_process_started")
+# Schema v3: the care stage of a task, the indexes the supervisors' indicators read through, and
+# the index from an instance to those it started (a person's journey).
+# (Drafts of task forms live in a table of their own, which create_all adds.)
+_V3_INDEXES = ("ix_human_tasks_status_completed", "ix_instances_process_started",
+               "ix_instances_parent_instance_id")
 
 
 def _upgrade_to_v3(connection) -> None:

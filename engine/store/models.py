@@ -131,7 +131,7 @@ class Instance(Base):
     # The process variables as of the last save, for reads (detail pages, the person's journey)
     # that must not deserialize the workflow.
     variables: Mapped[dict | None] = mapped_column(JSON)
-    parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
+    parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"), index=True)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
