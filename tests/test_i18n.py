@@ -13,19 +13,16 @@ from collections import Counter
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 
-import pytest
 from babel.messages.pofile import read_po
 
 from engine.directory import parse_directory
 from engine.indicators import indicators
 from engine.notify import list_for_user
-from engine.people import register_person
 from engine.runtime import services
 from webui.i18n_catalog import catalogue_msgids, extract, indirect_msgids, msgids
 
-from conftest import DEMO_DIRECTORY, ROOT, SHANGHAI, deploy_pathways
-from pathway_steps import do
-from web import MovableClock, WebClient
+from conftest import DEMO_DIRECTORY, ROOT, SHANGHAI
+from web import WebClient
 
 PO_FILE = ROOT / "webui" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -34,11 +31,7 @@ PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[a-zA-Z%]|%")
 # The switch back to Chinese names the language in its own script, as language menus do.
 LANGUAGE_SWITCH = "中文"
 
-VILLAGE, COUNTY = "510781001001", "510781"
-SCREENING = {"student_birth_date": "2010-12-15", "grade": "g9", "screening_date": "2026-11-02",
-             "phq9_score": 14, "phq9_item9": 0}
-CONSULT = {"consult_mode": "video", "consult_result": "confirmed", "diagnosis": "抑郁发作",
-           "severity": "moderate", "expert_opinion": "视频会诊确认中度抑郁发作，建议家校医联合干预。"}
+COUNTY = "510781"
 
 
 def nov(day: int, hour: int, minute: int = 0) -> datetime:
@@ -156,25 +149,6 @@ def chinese_left(text: str, allowed: set[str]) -> list[str]:
     for known in sorted(allowed, key=len, reverse=True):
         text = text.replace(known, " ")
     return re.findall(r"\S*[\u4e00-\u9fff]+\S*", text)
-
-
-@pytest.fixture
-def overdue(region):
-    """As in test_web_escalations: 张一's joint plan (family doctor 周医生, due Tue 10 Nov 18:00)
-    left undone has climbed to level 2 (江油市 health supervisor); the app's clock at Thu 12 Nov 09:00."""
-    from webui import create_app
-    deployed = deploy_pathways(region, "school_screening")
-    at = region.at(nov(2, 9))
-    person = register_person(at, "S-1", "张一", VILLAGE, gender="男", birth_date="2010-12-15")
-    services.start_instance(at, "school_screening", VILLAGE, person="S-1")
-    do(region, nov(2, 10), "teacher_wang", "screening", SCREENING)
-    do(region, nov(3, 10), "expert_chen", "remote_consult", CONSULT)
-    services.tick(region.at(nov(10, 18)))
-    services.tick(region.at(nov(11, 18)))
-    clock = MovableClock(nov(12, 9))
-    app = create_app(region, now=clock.now)
-    [plan] = [t for t in services.list_tasks(region) if t["element"] == "joint_plan_medical"]
-    return app, region, plan, deployed, person
 
 
 def content_strings(ctx, deployed, person) -> set[str]:

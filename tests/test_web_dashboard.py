@@ -8,8 +8,6 @@ import re
 
 from web import WebClient, text_of
 
-from test_web_escalations import overdue  # noqa: F401  (the fixture: a joint plan a working day late)
-
 
 def signed_in(app, username):
     client = WebClient(app)
@@ -18,7 +16,7 @@ def signed_in(app, username):
 
 
 def test_the_county_supervisor_sees_the_overdue_plan_and_drills_down_to_it(overdue):
-    app, ctx, plan = overdue
+    app, ctx, plan, *_ = overdue
     supervisor = signed_in(app, "health_sup_jy")
     page = supervisor.get("/dashboard")
     body = page.get_data(as_text=True)
@@ -39,7 +37,7 @@ def test_the_county_supervisor_sees_the_overdue_plan_and_drills_down_to_it(overd
 
 
 def test_only_supervisors_over_the_unit_watch_its_indicators(overdue):
-    app, _, _ = overdue
+    app, *_ = overdue
     doctor = signed_in(app, "fdoc_zhou")
     assert doctor.get("/dashboard").status_code == 403
     assert "指标" not in text_of(doctor.get("/tasks")).split("我的待办")[0]

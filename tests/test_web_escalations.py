@@ -6,44 +6,18 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-import pytest
 
 from engine.escalation import actions
-from engine.people import register_person
 from engine.runtime import services
 
-from conftest import SHANGHAI, deploy_pathways
-from pathway_steps import do
-from web import MovableClock, WebClient, text_of
+from conftest import SHANGHAI
+from web import WebClient, text_of
 
-VILLAGE, COUNTY = "510781001001", "510781"
-SCREENING = {"student_birth_date": "2010-12-15", "grade": "g9", "screening_date": "2026-11-02",
-             "phq9_score": 14, "phq9_item9": 0}
-CONSULT = {"consult_mode": "video", "consult_result": "confirmed", "diagnosis": "抑郁发作",
-           "severity": "moderate", "expert_opinion": "视频会诊确认中度抑郁发作，建议家校医联合干预。"}
+COUNTY = "510781"
 
 
 def nov(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=SHANGHAI)
-
-
-@pytest.fixture
-def overdue(region):
-    """The joint plan (family doctor 周医生, 5 working days from Tue 3 Nov → Tue 10 Nov 18:00) left
-    undone: level 1 at the deadline, level 2 (江油市 health supervisor) a working day later."""
-    from webui import create_app
-    deploy_pathways(region, "school_screening")
-    at = region.at(nov(2, 9))
-    register_person(at, "S-1", "张一", VILLAGE, gender="男", birth_date="2010-12-15")
-    services.start_instance(at, "school_screening", VILLAGE, person="S-1")
-    do(region, nov(2, 10), "teacher_wang", "screening", SCREENING)
-    do(region, nov(3, 10), "expert_chen", "remote_consult", CONSULT)
-    services.tick(region.at(nov(10, 18)))
-    services.tick(region.at(nov(11, 18)))
-    clock = MovableClock(nov(12, 9))
-    app = create_app(region, now=clock.now)
-    [plan] = [t for t in services.list_tasks(region) if t["element"] == "joint_plan_medical"]
-    return app, region, plan
 
 
 def signed_in(app, username):
@@ -57,7 +31,7 @@ def rows(response) -> list[tuple[str, str]]:
 
 
 def test_the_county_supervisor_sees_level_2_and_the_other_county_nothing(overdue):
-    app, ctx, plan = overdue
+    app, ctx, plan, *_ = overdue
     supervisor = signed_in(app, "health_sup_jy")
     page = supervisor.get("/escalations")
     text = text_of(page)
@@ -78,7 +52,7 @@ def test_the_county_supervisor_sees_level_2_and_the_other_county_nothing(overdue
 
 
 def test_the_supervisor_works_the_escalation_from_the_page(overdue):
-    app, ctx, plan = overdue
+    app, ctx, plan, *_ = overdue
     supervisor = signed_in(app, "health_sup_jy")
     [(escalation, task)] = rows(supervisor.get("/escalations"))
     acknowledged = supervisor.post(f"/escalations/{escalation}", {"action": "acknowledge", "task": task,
@@ -118,7 +92,7 @@ def services_events(ctx, instance):
 
 
 def test_the_queue_is_scoped_to_who_works_it(overdue):
-    app, ctx, plan = overdue
+    app, ctx, plan, *_ = overdue
     city = signed_in(app, "health_sup_city")            # above the county: sees the county's queue
     assert [int(t) for _, t in rows(city.get("/escalations"))] == [plan["id"]]
     assert rows(city.get(f"/escalations?org={COUNTY}")) and not rows(city.get("/escalations?org=510703"))
