@@ -15,6 +15,7 @@ from .errors import InvalidInput, NotFound, TaskNotOpen
 from .forms.definition import declared_to_form
 from .pathways import load_specs
 from .runtime.forms import form_definition
+from .stages import STAGES, is_stage
 from .runtime.services import actor_for, check_data, org_path_or_fail, task_dict, view_of
 from .store import worklist as repo
 from .store.models import HumanTask, Instance, Person
@@ -29,11 +30,13 @@ def _with_remaining(ctx, calendar, now, row: HumanTask) -> dict:
 
 
 def inbox(ctx, username: str, *, process: str | None = None, org: str | None = None,
-          overdue: bool = False, sort: str = "due", page: int = 1, per_page: int = PER_PAGE) -> dict:
+          stage: str | None = None, overdue: bool = False, sort: str = "due", page: int = 1, per_page: int = PER_PAGE) -> dict:
     """One page of the user's inbox and what its filters may offer.
 
     Returns {"tasks": [task + remaining + org_name], "total", "page", "pages", "per_page",
     "pathways": {id: name}, "orgs": [(code, name, level)] (units the user's roles cover)}."""
+    if stage is not None and not is_stage(stage):
+        raise InvalidInput(f"服务阶段无效: {stage!r}（可选 {', '.join(STAGES)}）")
     if sort not in repo.SORTS:
         raise InvalidInput(f"排序方式无效: {sort!r}（可选 {', '.join(repo.SORTS)}）")
     per_page = max(1, min(int(per_page), MAX_PER_PAGE))
@@ -43,7 +46,7 @@ def inbox(ctx, username: str, *, process: str | None = None, org: str | None = N
         actor = actor_for(session, username)
         org_path = org_path_or_fail(session, org) if org else None
         query = repo.inbox_query(username, list(actor.grants), process_id=process, org_path=org_path,
-                                 overdue_before=now if overdue else None)
+                                 stage=stage, overdue_before=now if overdue else None)
         rows, total = repo.inbox_page(session, query, sort, per_page, (page - 1) * per_page)
         names = repo.org_names(session, {row.org_code for row in rows})
         roles = repo.role_names(session, {row.role_code for row in rows if row.role_code})

@@ -122,6 +122,9 @@ def test_inbox_sorts_filters_and_pages(site):
     assert "共 0 项" in text_of(teacher.get("/tasks?pathway=severe_followup"))
     assert "共 3 项" in text_of(teacher.get("/tasks?org=510781001001"))
     assert "共 0 项" in text_of(teacher.get("/tasks?org=510781001002"))
+    assert "共 3 项" in text_of(teacher.get("/tasks?stage=screening"))
+    assert "共 0 项" in text_of(teacher.get("/tasks?stage=treatment"))
+    assert teacher.get("/tasks?stage=bogus").status_code == 400
     assert teacher.get("/tasks?sort=nonsense").status_code == 400
     assert teacher.get("/tasks?page=x").status_code == 400
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from engine import worklist
+from engine.stages import STAGES, stage_label
 from engine.errors import FormInvalid, InvalidInput, TaskNotOpen
 from engine.runtime import services
 
@@ -26,11 +28,12 @@ def _int_arg(name: str, default: int) -> int:
 @bp.route("/tasks")
 def inbox():
     filters = {"process": request.args.get("pathway") or None, "org": request.args.get("org") or None,
-               "overdue": request.args.get("overdue") == "1"}
+               "stage": request.args.get("stage") or None, "overdue": request.args.get("overdue") == "1"}
     sort = request.args.get("sort", "due")
     page = worklist.inbox(engine(), current_username(), sort=sort, page=_int_arg("page", 1),
                           per_page=_int_arg("per_page", worklist.PER_PAGE), **filters)
-    return render_template("tasks/inbox.html", page=page, filters=filters, sort=sort)
+    stages = [(code, stage_label(code, str(get_locale()))) for code in STAGES]
+    return render_template("tasks/inbox.html", page=page, filters=filters, sort=sort, stages=stages)
 
 
 @bp.route("/tasks/<int:task_id>")

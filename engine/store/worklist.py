@@ -18,7 +18,8 @@ SORTS = {"due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id),
 
 
 def inbox_query(username: str, grants: list[tuple[str, str]], *, process_id: str | None = None,
-                org_path: str | None = None, overdue_before: datetime | None = None):
+                org_path: str | None = None, stage: str | None = None,
+                overdue_before: datetime | None = None):
     """Tasks this user may act on (offered to a role they hold over the task's unit, or to them
     by name, and not claimed by someone else), narrowed by the filters; driven by the grants index."""
     conditions = [TaskGrant.username == username]
@@ -34,6 +35,8 @@ def inbox_query(username: str, grants: list[tuple[str, str]], *, process_id: str
         query = query.where(HumanTask.process_id == process_id)
     if org_path:
         query = query.where(HumanTask.org_path.like(_prefix_pattern(org_path), escape="\\"))
+    if stage:
+        query = query.where(HumanTask.stage == stage)
     if overdue_before is not None:
         query = query.where(HumanTask.due_at < overdue_before)
     return query
