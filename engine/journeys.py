@@ -22,6 +22,7 @@ from .pathways import load_specs
 from .runtime import instances as runtime
 from .runtime.services import actor_for, retry_instance, task_dict
 from .store import journeys as repo
+from .store import worklist as names_repo
 from .store.runtime import ACTIVE
 
 SYSTEM = "系统"
@@ -123,12 +124,12 @@ class _Names:
         tasks, escalations = list(tasks), list(escalations)
         details = [e.detail or {} for e in events]
         self.ctx = ctx
-        self.orgs = repo.org_names(session, [*org_codes, *(t.org_code for t in tasks),
+        self.orgs = names_repo.org_names(session, [*org_codes, *(t.org_code for t in tasks),
                                              *(e.org_code for e in escalations),
                                              *(d.get("org") for d in details), *(d.get("to_org") for d in details)])
-        self.roles = repo.role_names(session, [*(t.role_code for t in tasks), *(e.role_code for e in escalations),
+        self.roles = names_repo.role_names(session, [*(t.role_code for t in tasks), *(e.role_code for e in escalations),
                                                *(d.get("role") for d in details)])
-        self.users = repo.user_names(session, [*(e.actor for e in events), *(d.get("to_user") for d in details)])
+        self.users = names_repo.user_names(session, [*(e.actor for e in events), *(d.get("to_user") for d in details)])
 
     def user(self, username: str | None) -> str:
         return self.users.get(username, username) if username else SYSTEM

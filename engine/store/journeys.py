@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
-from .models import BpmnSource, Escalation, Event, HumanTask, Instance, OrgUnit, PathwayVersion, Person, Role, User
+from .models import BpmnSource, Escalation, Event, HumanTask, Instance, OrgUnit, PathwayVersion, Person
 
 
 def person_with_unit(session: Session, person_id: int) -> tuple[Person, OrgUnit] | None:
@@ -56,27 +56,6 @@ def escalations_by_id(session: Session, ids) -> dict[int, Escalation]:
     if not ids:
         return {}
     return {e.id: e for e in session.scalars(select(Escalation).where(Escalation.id.in_(ids)))}
-
-
-def org_names(session: Session, codes) -> dict[str, str]:
-    codes = sorted({c for c in codes if c})
-    if not codes:
-        return {}
-    return dict(session.execute(select(OrgUnit.code, OrgUnit.name).where(OrgUnit.code.in_(codes))).all())
-
-
-def role_names(session: Session, codes) -> dict[str, str]:
-    codes = sorted({c for c in codes if c})
-    if not codes:
-        return {}
-    return dict(session.execute(select(Role.code, Role.name).where(Role.code.in_(codes))).all())
-
-
-def user_names(session: Session, usernames) -> dict[str, str]:
-    usernames = sorted({u for u in usernames if u})
-    if not usernames:
-        return {}
-    return dict(session.execute(select(User.username, User.name).where(User.username.in_(usernames))).all())
 
 
 def instance_with_unit(session: Session, instance_id: int) -> tuple[Instance, OrgUnit] | None:

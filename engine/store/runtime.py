@@ -63,11 +63,11 @@ def set_task_status(session: Session, task_id: int, from_statuses: tuple[str, ..
     return result.rowcount == 1
 
 
-def inbox(session: Session, username: str, grants: list[tuple[str, str]], *, limit: int = 50,
-          offset: int = 0, process_id: str | None = None, instance_id: int | None = None,
-          role: str | None = None):
+def inbox_query(username: str, grants: list[tuple[str, str]], *, process_id: str | None = None,
+                instance_id: int | None = None, role: str | None = None, org_path: str | None = None,
+                stage: str | None = None, overdue_before: datetime | None = None):
     """Tasks this user may act on: offered to a role they hold over the task's unit (or to them
-    by name) and not claimed by someone else. Driven by the grants index; sorted by due time."""
+    by name) and not claimed by someone else, narrowed by the filters. Driven by the grants index."""
     conditions = [TaskGrant.username == username]
     for granted_role, path in grants:
         conditions.append(and_(TaskGrant.role_code == granted_role,
@@ -77,12 +77,21 @@ def inbox(session: Session, username: str, grants: list[tuple[str, str]], *, lim
              .where(HumanTask.id.in_(visible),
                     or_(HumanTask.status == "open",
                         and_(HumanTask.status == "claimed", HumanTask.assignee == username))))
-    if process_id:
-        query = query.where(HumanTask.process_id == process_id)
-    if instance_id:
-        query = query.where(HumanTask.instance_id == instance_id)
-    if role:
-        query = query.where(HumanTask.role_code == role)
+    for column, value in ((HumanTask.process_id, process_id), (HumanTask.instance_id, instance_id),
+                          (HumanTask.role_code, role), (HumanTask.stage, stage)):
+        if value:
+            query = query.where(column == value)
+    if org_path:
+        query = query.where(HumanTask.org_path.like(_prefix_pattern(org_path), escape="\\"))
+    if overdue_before is not None:
+        query = query.where(HumanTask.due_at < overdue_before)
+    return query
+
+
+def inbox(session: Session, username: str, grants: list[tuple[str, str]], *, limit: int = 50,
+          offset: int = 0, **filters):
+    """The inbox sorted by due time (see `inbox_query` for what it holds and the filters)."""
+    query = inbox_query(username, grants, **filters)
     query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
     return list(session.scalars(query.limit(limit).offset(offset)))
 

@@ -1,13 +1,14 @@
-"""SQL for the worklist: the inbox page (filtered, sorted, counted) and form drafts."""
+"""SQL for the worklist: one inbox page (the query is `runtime.inbox_query`: sorted, counted),
+names by primary key, and form drafts."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from .models import (
-    HumanTask, Instance, Membership, OrgUnit, PathwayVersion, Person, Role, TaskDraft, TaskGrant, User,
+    HumanTask, Instance, Membership, OrgUnit, PathwayVersion, Person, Role, TaskDraft, User,
 )
 from .runtime import _prefix_pattern
 
@@ -17,38 +18,14 @@ SORTS = {"due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id),
          "-created": (HumanTask.created_at.desc(), HumanTask.id.desc())}
 
 
-def inbox_query(username: str, grants: list[tuple[str, str]], *, process_id: str | None = None,
-                org_path: str | None = None, stage: str | None = None,
-                overdue_before: datetime | None = None):
-    """Tasks this user may act on (offered to a role they hold over the task's unit, or to them
-    by name, and not claimed by someone else), narrowed by the filters; driven by the grants index."""
-    conditions = [TaskGrant.username == username]
-    for granted_role, path in grants:
-        conditions.append(and_(TaskGrant.role_code == granted_role,
-                               TaskGrant.org_path.like(_prefix_pattern(path), escape="\\")))
-    visible = select(TaskGrant.task_id).where(or_(*conditions))
-    query = (select(HumanTask)
-             .where(HumanTask.id.in_(visible),
-                    or_(HumanTask.status == "open",
-                        and_(HumanTask.status == "claimed", HumanTask.assignee == username))))
-    if process_id:
-        query = query.where(HumanTask.process_id == process_id)
-    if org_path:
-        query = query.where(HumanTask.org_path.like(_prefix_pattern(org_path), escape="\\"))
-    if stage:
-        query = query.where(HumanTask.stage == stage)
-    if overdue_before is not None:
-        query = query.where(HumanTask.due_at < overdue_before)
-    return query
-
-
 def inbox_page(session: Session, query, sort: str, limit: int, offset: int) -> tuple[list[HumanTask], int]:
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     rows = session.scalars(query.order_by(*SORTS[sort]).limit(limit).offset(offset))
     return list(rows), total
 
 
-def org_names(session: Session, codes: set[str]) -> dict[str, str]:
+def org_names(session: Session, codes) -> dict[str, str]:
+    codes = sorted({c for c in codes if c})
     if not codes:
         return {}
     return dict(session.execute(select(OrgUnit.code, OrgUnit.name).where(OrgUnit.code.in_(codes))).all())
@@ -62,7 +39,8 @@ def org_units_under(session: Session, paths: list[str], limit: int = 500) -> lis
     return list(session.scalars(select(OrgUnit).where(or_(*conditions)).order_by(OrgUnit.path).limit(limit)))
 
 
-def user_names(session: Session, usernames: set[str]) -> dict[str, str]:
+def user_names(session: Session, usernames) -> dict[str, str]:
+    usernames = sorted({u for u in usernames if u})
     if not usernames:
         return {}
     return dict(session.execute(select(User.username, User.name).where(User.username.in_(usernames))).all())
@@ -113,7 +91,8 @@ def users_with_roles_under(session: Session, roles: set[str], paths: list[str]) 
     return [tuple(row) for row in rows]
 
 
-def role_names(session: Session, codes: set[str]) -> dict[str, str]:
+def role_names(session: Session, codes) -> dict[str, str]:
+    codes = sorted({c for c in codes if c})
     if not codes:
         return {}
     return dict(session.execute(select(Role.code, Role.name).where(Role.code.in_(codes))).all())
