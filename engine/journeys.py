@@ -249,13 +249,33 @@ def instance_diagram(ctx, instance_id: int) -> dict:
 
 def instance_for_user(ctx, instance_id: int, username: str) -> dict:
     with ctx.db.unit_of_work() as session:
-        row, unit = _instance_or_fail(session, instance_id)
-        tasks = repo.tasks_of_instances(session, [row.id])
-        people = {name for t in tasks for name in (t.assignee, t.completed_by, *(t.candidate_users or []))}
-        if not can_view_instance(actor_for(session, username), unit.path, [t.org_path for t in tasks],
-                                 task_people=people - {None}):
-            raise PermissionDenied("无权查看此流程实例（不在您的辖区内）")
+        row, unit, tasks = _viewable_instance(session, instance_id, username)
         return _diagram(ctx, session, row, unit, tasks)
+
+
+def instance_bpmn_for_user(ctx, instance_id: int, username: str, process_id: str | None = None) -> str:
+    """The BPMN the instance's diagram (or a pathway it called) is drawn from, for a user who may
+    view the instance; read from the deployed source without loading the workflow."""
+    with ctx.db.unit_of_work() as session:
+        row, _, _ = _viewable_instance(session, instance_id, username)
+        version, source = repo.version_with_source(session, row.version_id)
+        if process_id and process_id != row.process_id:
+            called = repo.called_version_with_source(session, process_id, version)
+            if called is None:
+                raise NotFound(f"路径 {process_id} 未部署")
+            source = called[1]
+        return _xml(source.content)
+
+
+def _viewable_instance(session, instance_id: int, username: str):
+    """(instance, its unit, its task rows), or NotFound / PermissionDenied."""
+    row, unit = _instance_or_fail(session, instance_id)
+    tasks = repo.tasks_of_instances(session, [row.id])
+    people = {name for t in tasks for name in (t.assignee, t.completed_by, *(t.candidate_users or []))}
+    if not can_view_instance(actor_for(session, username), unit.path, [t.org_path for t in tasks],
+                             task_people=people - {None}):
+        raise PermissionDenied("无权查看此流程实例（不在您的辖区内）")
+    return row, unit, tasks
 
 
 def retry_for_user(ctx, instance_id: int, username: str):

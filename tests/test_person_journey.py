@@ -19,6 +19,7 @@ from engine.runtime import services, sla
 from engine.store.people import person_by_ref
 
 from conftest import SHANGHAI, T0, deploy_pathways, task_by_element
+from test_pathway_diagnosis_relief import CONFIRMED_DIBAO, ELIGIBLE, PLAN, SETTLED
 
 CITY, COUNTY, VILLAGE = "510700", "510781", "510781001001"
 
@@ -28,12 +29,6 @@ CONSULT_MILD = {"consult_mode": "video", "consult_result": "confirmed", "diagnos
                 "severity": "mild", "expert_opinion": "视频会诊确认轻度抑郁发作，建议家校医联合干预。"}
 PLAN_SCHOOL = {"school_measures": ["individual_counselling", "home_school"], "guardian_consent": True,
                "school_plan_notes": "每周一次个别辅导"}
-CONFIRMED_DIBAO = {"diagnosis_result": "confirmed", "icd10_code": "F20.0", "diagnosis_name": "偏执型精神分裂症",
-                   "severity": "severe", "household_type": "dibao", "consent_share_civil": True}
-PLAN = {"treatment_setting": "outpatient", "medication_plan": "利培酮 2mg 每日两次", "follow_up_interval": "1m"}
-ELIGIBLE = {"eligibility": "eligible", "assistance_cert_no": "DB-510781-0042"}
-SETTLED = {"settlement_no": "JS20261104001", "total_cost": 6000, "insurance_paid": 3600,
-           "relief_paid": 1800, "out_of_pocket": 600}
 
 
 def nov(day: int, hour: int, minute: int = 0) -> datetime:

@@ -3,7 +3,7 @@ instance (/instances/<id>) with its diagram, data, events and error state. What 
 see answers exactly like what does not exist."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from engine import journeys
@@ -15,16 +15,17 @@ from .runtime import engine
 bp = Blueprint("people", __name__)
 
 
-def _hidden(kind: str, ident: int):
-    raise NotFound(_("%(kind)s %(id)d 不存在或不在您的辖区内", kind=kind, id=ident))
+def _visible(kind: str, ident: int, read, *args):
+    """What `read` gives this user, or the same 404 whether the thing is missing or not theirs."""
+    try:
+        return read(engine(), ident, current_username(), *args)
+    except (NotFound, PermissionDenied):
+        raise NotFound(_("%(kind)s %(id)d 不存在或不在您的辖区内", kind=kind, id=ident)) from None
 
 
 @bp.route("/people/<int:person_id>")
 def show(person_id: int):
-    try:
-        journey = journeys.person_for_user(engine(), person_id, current_username())
-    except (NotFound, PermissionDenied):
-        _hidden(_("服务对象"), person_id)
+    journey = _visible(_("服务对象"), person_id, journeys.person_for_user)
     diagrams = []
     for instance in journey["instances"]:
         try:
@@ -36,10 +37,7 @@ def show(person_id: int):
 
 @bp.route("/instances/<int:instance_id>")
 def instance(instance_id: int):
-    try:
-        diagram = journeys.instance_for_user(engine(), instance_id, current_username())
-    except (NotFound, PermissionDenied):
-        _hidden(_("实例"), instance_id)
+    diagram = _visible(_("实例"), instance_id, journeys.instance_for_user)
     from engine.runtime.queries import instance_detail
     detail = instance_detail(engine(), instance_id)
     return render_template("people/instance.html", d=diagram, detail=detail)
@@ -47,13 +45,7 @@ def instance(instance_id: int):
 
 @bp.route("/instances/<int:instance_id>/diagram.bpmn")
 def diagram_xml(instance_id: int):
-    try:
-        diagram = journeys.instance_for_user(engine(), instance_id, current_username())
-    except (NotFound, PermissionDenied):
-        _hidden(_("实例"), instance_id)
-    xml = diagram["xml_by_process"].get(request.args.get("process") or diagram["process_id"])
-    if xml is None:
-        abort(404)
+    xml = _visible(_("实例"), instance_id, journeys.instance_bpmn_for_user, request.args.get("process"))
     return Response(xml, mimetype="application/xml")
 
 

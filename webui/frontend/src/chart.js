@@ -17,7 +17,6 @@ import {
   Tooltip,
 } from 'chart.js';
 
-import './chart.css';
 
 import { IslandError, messagesFor, mountAll, readJSON } from './common.js';
 

@@ -4,6 +4,8 @@
 // and sets data-ready="true" once rendered, or data-error="<message>" with the message shown
 // inside (or, for a <canvas>, right after) the element.
 
+import './common.css';
+
 const MESSAGES = {
   zh: {
     badJSON: (attr) => `属性 ${attr} 不是有效的 JSON`,
