@@ -20,7 +20,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 $(FRONT)/node_modules/.package-lock.json: $(FRONT)/package.json $(FRONT)/package-lock.json
 	cd $(FRONT) && npm ci --no-audit --no-fund --loglevel=error
 
-$(BUNDLE): $(FRONT)/node_modules/.package-lock.json $(FRONT)/build.mjs $(wildcard $(FRONT)/src/*)
+$(BUNDLE): $(FRONT)/node_modules/.package-lock.json $(FRONT)/build.mjs $(shell find $(FRONT)/src -type f)
 	cd $(FRONT) && node build.mjs
 	touch $(BUNDLE)
 

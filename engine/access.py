@@ -96,3 +96,19 @@ def can_watch_indicators(actor: Actor, org_path: str) -> bool:
     """Indicators of a unit (and below) are for supervisors of any agency, and analysts, at or above it."""
     return any((role.endswith(".supervisor") or role == "admin.analyst") and covers(path, org_path)
                for role, path in actor.grants)
+
+
+# --- pathway versions: editing, deploying, migrating instances ----------------------------------
+
+ANALYST = "admin.analyst"
+
+
+def can_edit_pathways(grants: Iterable[tuple[str, str]]) -> bool:
+    """Pathways belong to no unit: an analyst anywhere may edit, deploy and compare versions."""
+    return any(role == ANALYST for role, _ in grants)
+
+
+def can_migrate(grants: Iterable[tuple[str, str]], instance_org_path: str) -> bool:
+    """Moving a running instance to another version of its pathway is for an analyst at or above
+    the instance's unit."""
+    return any(role == ANALYST and covers(path, instance_org_path) for role, path in grants)

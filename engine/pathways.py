@@ -146,11 +146,18 @@ def deploy_files(engine, paths: list[str], comment: str | None = None,
                  actor: str | None = None) -> list[DeployResult]:
     """Validate and deploy BPMN files together with the DMN tables beside them and the forms
     their tasks name; all or nothing."""
-    max_bytes = engine.settings.max_bpmn_bytes
-    sources, dmn_sources = _read_sources(paths, max_bytes)
+    sources, dmn_sources = _read_sources(paths, engine.settings.max_bpmn_bytes)
     if not sources:
         raise PathwayInvalid("没有 BPMN 文件可部署 (no .bpmn file given)", [])
     forms = FormFiles(forms_root_for(sources[0][0], engine.settings.forms_dir))
+    return deploy_sources(engine, sources, dmn_sources, forms, comment, actor)
+
+
+def deploy_sources(engine, sources: list[tuple[str, bytes]], dmn_sources: list[tuple[str, bytes]],
+                   forms, comment: str | None = None, actor: str | None = None) -> list[DeployResult]:
+    """Validate and deploy BPMN documents (filename, bytes) with these decision tables, reading
+    form keys from `forms` (anything with `read(key)` and `root`); all or nothing."""
+    max_bytes = engine.settings.max_bpmn_bytes
     now = engine.clock.now()
     with engine.db.unit_of_work() as session:
         roles = {r.code: r.name for r in directory_repo.all_roles(session)} or None
@@ -207,6 +214,7 @@ def deploy_files(engine, paths: list[str], comment: str | None = None,
                 spec_json=engine.serializer.specs_to_json(spec, subprocess_specs),
                 message_starts=_message_start_names(spec), depends_on=depends_on,
                 forms=version_forms, bundle_sha256=bundle,
+                decision_sources=_store_decisions(session, tree, decisions),
                 comment=comment, deployed_at=now, deployed_by=actor)
             replace_message_starts(session, process_id, version.message_starts)
             record_event(session, now, "pathway_deployed", actor=actor, process_id=process_id,
@@ -214,6 +222,30 @@ def deploy_files(engine, paths: list[str], comment: str | None = None,
                          forms=sorted(version_forms))
             results.append(DeployResult(process_id, version.version, version.id, True, pname))
     return results
+
+
+def _store_decisions(session, tree, decisions: Decisions) -> dict[str, str]:
+    """Store the DMN files this process's business rule tasks use; filename → sha256."""
+    stored = {}
+    for task in tree.xpath("//bpmn:businessRuleTask", namespaces=NS):
+        found = decisions.by_id.get(task.get(f"{{{CAMUNDA_MODEL_NS}}}decisionRef"))
+        if found is None:
+            continue
+        filename, data, _root = found
+        sha = hashlib.sha256(data).hexdigest()
+        repo.store_source(session, sha, os.path.basename(filename), data)
+        stored[os.path.basename(filename)] = sha
+    return stored
+
+
+def decision_sources_of(session, version) -> list[tuple[str, bytes]]:
+    """The DMN files a deployed version was deployed with, as (filename, bytes)."""
+    found = []
+    for filename, sha in sorted((version.decision_sources or {}).items()):
+        source = repo.source_content(session, sha)
+        if source is not None:
+            found.append((filename, source.content))
+    return found
 
 
 def _add_called_sources(session, parser: CarePathParser, local: set[str], max_bytes: int) -> None:

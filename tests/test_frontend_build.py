@@ -1,8 +1,11 @@
 """The web UI's front-end islands build from the pinned npm packages into self-contained bundles:
-every bundle is there and real, nothing is loaded from a CDN (fonts are inlined), and the form
-island's mapping of server errors onto form-js fields holds (node's own test runner)."""
+every bundle is there and real, nothing is loaded from a CDN (fonts are inlined), and the pure
+parts of the islands hold under node's own test runner: the form island's mapping of server
+errors onto form-js fields, the modeler's lint rules (bpmnlint recommended + plugin carepath, run
+over the library's pathways) and the modeler / form editor helpers."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -21,9 +24,22 @@ BUNDLES = {
     "form.css": 20_000,
     "chart.js": 50_000,      # chart.js with bar, line and doughnut
     "chart.css": 50,         # only the island's error message style
+    "modeler.js": 1_000_000,     # bpmn-js Modeler, properties panel (CodeMirror, FEEL), bpmnlint, token simulation
+    "modeler.css": 100_000,      # diagram-js + bpmn-js + panel + lint + simulation styles, inlined bpmn font
+    "form-editor.js": 600_000,   # form-js editor with its own form-js viewer 1.x
+    "form-editor.css": 50_000,
 }
 # The DOM contract each island mounts on; it must survive minification as a literal.
-SELECTORS = {"diagram.js": ".cp-diagram", "form.js": ".cp-form", "chart.js": "canvas.cp-chart"}
+SELECTORS = {"diagram.js": ".cp-diagram", "form.js": ".cp-form", "chart.js": "canvas.cp-chart",
+             "modeler.js": "div.cp-modeler", "form-editor.js": "div.cp-form-editor"}
+# Further literals of the editors' contracts (data attributes the browser tests wait on, lint plugin).
+CONTRACT = {
+    "modeler.js": [r"dataset\.checks\s*=", r"dataset\.linted\s*=", r"dataset\.problemCount\s*=",
+                   r"dataset\.dirty\s*=", r"dataset\.revision\s*=", r"X-Revision", r"X-CSRFToken",
+                   r"bpmnlint-plugin-carepath", r"cp-problem-error", r"cp-problem-warn", r"cp-deploy-comment"],
+    "form-editor.js": [r"dataset\.dirty\s*=", r"dataset\.revision\s*=", r"X-Revision", r"X-CSRFToken",
+                       r"cp-problems"],
+}
 
 CDN_HOST = re.compile(r"(^|\.)(unpkg\.com|jsdelivr\.net|cdnjs\.cloudflare\.com|googleapis\.com|gstatic\.com|"
                       r"bootstrapcdn\.com|jquery\.com|fontawesome\.com|bootcdn\.net|staticfile\.org|"
@@ -76,6 +92,10 @@ def test_every_bundle_is_built_and_mounts_its_islands(outdir):
         assert selector in text, f"{name} does not look for {selector}"
         assert re.search(r'dataset\.ready\s*=\s*"true"', text), f"{name} never sets data-ready"
         assert re.search(r"dataset\.error\s*=", text), f"{name} never sets data-error"
+    for name, patterns in CONTRACT.items():
+        text = (outdir / name).read_text(encoding="utf-8")
+        missing = [p for p in patterns if not re.search(p, text)]
+        assert not missing, f"{name} lacks {missing}"
 
 
 def test_build_honours_outdir_and_writes_nothing_else(outdir):
@@ -91,19 +111,32 @@ def test_stylesheets_load_nothing_from_elsewhere(outdir):
         targets = [m.group(2).strip() for m in CSS_URL.finditer(text)]
         offenders = [t[:80] for t in targets if t and not t.startswith("data:") and not t.startswith("#")]
         assert not offenders, f"{path.name} loads {offenders}"
-    fonts = (outdir / "diagram.css").read_text(encoding="utf-8")
-    assert "@font-face" in fonts and "format(\"woff\")" in fonts.replace("'", '"'), "the bpmn font is not inlined"
-    assert "url(data:" in fonts or "url('data:" in fonts or 'url("data:' in fonts
+    for name in ("diagram.css", "modeler.css"):
+        fonts = (outdir / name).read_text(encoding="utf-8")
+        assert "@font-face" in fonts and "format(\"woff\")" in fonts.replace("'", '"'), f"the bpmn font is not inlined in {name}"
+        assert "url(data:" in fonts or "url('data:" in fonts or 'url("data:' in fonts
+
+
+# Markup comments carry license notices (the Font Awesome icons of the token simulation say where
+# they come from); a URL there is never fetched, every other occurrence counts.
+MARKUP_COMMENT = re.compile(r"<!--.*?-->", re.S)
+
+
+def cdn_references(text: str) -> set[str]:
+    found = set()
+    for url in URL.findall(MARKUP_COMMENT.sub("", text)):
+        host = (urlsplit(url).hostname or "").lower()
+        if CDN_HOST.search(host):
+            found.add(url[:80])
+    return found
 
 
 def test_no_bundle_references_a_cdn(outdir):
     found = {}
     for path in outdir.iterdir():
         text = path.read_text(encoding="utf-8")
-        for url in URL.findall(text):
-            host = (urlsplit(url).hostname or "").lower()
-            if CDN_HOST.search(host):
-                found.setdefault(path.name, set()).add(url[:80])
+        for url in cdn_references(text):
+            found.setdefault(path.name, set()).add(url)
     assert not found, f"bundles reference a CDN: {found}"
 
 
@@ -115,10 +148,38 @@ def test_cdn_check_would_catch_one():
         assert CDN_HOST.search(urlsplit(url).hostname), url
     for url in ("http://www.w3.org/2000/svg", "http://www.omg.org/spec/BPMN/20100524/MODEL", "https://bpmn.io"):
         assert not CDN_HOST.search(urlsplit(url).hostname), url
+    icon = '<svg><!-- Font Awesome Free by @fontawesome - https://fontawesome.com License --><path d="M0"/></svg>'
+    assert cdn_references(icon) == set(), "a license notice in a markup comment loads nothing"
+    assert cdn_references('<img src="https://use.fontawesome.com/x.svg"><!-- x -->') == {"https://use.fontawesome.com/x.svg"}
+    assert cdn_references('<!-- a --> url("https://cdn.jsdelivr.net/x.woff") <!-- b -->') == {"https://cdn.jsdelivr.net/x.woff"}
+
+
+def _node_tests(node, path: str) -> str:
+    done = _run([node, "--test", path], timeout=120)
+    assert done.returncode == 0, f"node --test {path} failed:\n{done.stdout}\n{done.stderr}"
+    assert re.search(r"^# pass [1-9]", done.stdout, re.M), done.stdout
+    assert re.search(r"^# fail 0$", done.stdout, re.M), done.stdout
+    return done.stdout
 
 
 def test_form_error_mapping(node):
-    done = _run([node, "--test", "test/form-errors.test.mjs"], timeout=60)
-    assert done.returncode == 0, f"node --test failed:\n{done.stdout}\n{done.stderr}"
-    assert re.search(r"^# pass [1-9]", done.stdout, re.M), done.stdout
-    assert re.search(r"^# fail 0$", done.stdout, re.M), done.stdout
+    _node_tests(node, "test/form-errors.test.mjs")
+
+
+def test_modeler_lint_rules_and_library(node, installed):
+    """Each carepath rule fails its bad fixture and passes its good one; the ten library pathways
+    lint without errors; an unknown role is reported by name."""
+    out = _node_tests(node, "test/lint-rules.test.mjs")
+    assert "ok " in out and "every library pathway lints without errors" in out, out
+    assert not re.search(r"^not ok", out, re.M), out
+
+
+def test_modeler_and_form_editor_helpers(node, installed):
+    _node_tests(node, "test/modeler-helpers.test.mjs")
+
+
+def test_npm_test_runs_every_node_test():
+    """`npm test` (the README's command) names every test file there is."""
+    script = json.loads((FRONTEND / "package.json").read_text(encoding="utf-8"))["scripts"]["test"]
+    files = sorted(p.relative_to(FRONTEND).as_posix() for p in (FRONTEND / "test").glob("*.test.mjs"))
+    assert files and all(f in script for f in files), f"npm test runs {script!r}, the tests are {files}"

@@ -149,6 +149,8 @@ def _make_v2(db: Database) -> None:
         connection.exec_driver_sql("DROP INDEX ix_human_tasks_status_completed")
         connection.exec_driver_sql("DROP INDEX ix_instances_process_started")
         connection.exec_driver_sql("ALTER TABLE human_tasks DROP COLUMN stage")
+        connection.exec_driver_sql("ALTER TABLE pathway_versions DROP COLUMN decision_sources")
+        connection.exec_driver_sql("DROP TABLE workspace_files")
         connection.exec_driver_sql("UPDATE schema_info SET version = 2")
 
 
@@ -174,16 +176,18 @@ def test_a_v2_database_gets_the_stage_column_and_its_indexes_and_keeps_its_data(
     old.dispose()
 
     upgraded = Database(url)
-    assert SCHEMA_VERSION == 3
-    assert upgraded.create_schema() == 3
+    assert SCHEMA_VERSION == 4
+    assert upgraded.create_schema() == 4
     assert "stage" in _columns(upgraded)
+    assert "decision_sources" in {c["name"] for c in inspect(upgraded.engine).get_columns("pathway_versions")}
+    assert "workspace_files" in inspect(upgraded.engine).get_table_names()
     assert "ix_human_tasks_status_completed" in _indexes(upgraded, "human_tasks")
     assert "ix_instances_process_started" in _indexes(upgraded, "instances")
     assert _task_rows(upgraded) == before
     with upgraded.unit_of_work() as session:
-        assert session.scalar(select(SchemaInfo.version)) == 3
+        assert session.scalar(select(SchemaInfo.version)) == 4
         assert [t.stage for t in session.scalars(select(HumanTask).order_by(HumanTask.id))] == [None, None]
-    assert upgraded.create_schema() == 3          # running it again changes nothing
+    assert upgraded.create_schema() == 4          # running it again changes nothing
     assert _task_rows(upgraded) == before
     upgraded.dispose()
 
@@ -206,13 +210,13 @@ def test_an_upgrade_interrupted_after_the_column_completes_its_indexes(region):
     with db.engine.begin() as connection:
         connection.exec_driver_sql("DROP INDEX ix_human_tasks_status_completed")
         connection.exec_driver_sql("UPDATE schema_info SET version = 2")
-    assert db.create_schema() == 3
+    assert db.create_schema() == 4
     assert "ix_human_tasks_status_completed" in _indexes(db, "human_tasks")
     db.dispose()
 
 
 def test_a_database_newer_than_the_code_is_refused(region):
     with region.db.engine.begin() as connection:
-        connection.exec_driver_sql("UPDATE schema_info SET version = 4")
-    with pytest.raises(RuntimeError, match="v4 is newer than this CarePath"):
+        connection.exec_driver_sql(f"UPDATE schema_info SET version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(RuntimeError, match=f"v{SCHEMA_VERSION + 1} is newer than this CarePath"):
         region.db.create_schema()

@@ -49,7 +49,7 @@ class LiveServer:
 
 
 def require_bundles() -> None:
-    for name in ("form.js", "diagram.js", "chart.js"):
+    for name in ("form.js", "diagram.js", "chart.js", "modeler.js", "form-editor.js"):
         if not (BUNDLES / name).exists():
             pytest.fail(f"front-end bundle {name} is missing: `make test` builds it (npm ci + node build.mjs "
                         f"in webui/frontend)")

@@ -11,7 +11,7 @@ from typing import Callable
 
 from flask import Flask
 
-from . import auth, dashboard, escalations, i18n, notifications, people, tasks, views
+from . import auth, dashboard, escalations, i18n, modeler, notifications, people, tasks, views
 from .errors import register_error_pages
 from .runtime import WebEngine
 
@@ -35,6 +35,7 @@ def create_app(ctx=None, now: Callable | None = None, config: dict | None = None
     auth.init_app(app)
     views.init_app(app)
     register_error_pages(app)
-    for blueprint in (auth.bp, tasks.bp, escalations.bp, notifications.bp, people.bp, dashboard.bp):
+    for blueprint in (auth.bp, tasks.bp, escalations.bp, notifications.bp, people.bp, dashboard.bp,
+                      modeler.bp):
         app.register_blueprint(blueprint)
     return app

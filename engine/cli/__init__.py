@@ -9,7 +9,7 @@ import traceback
 import click
 
 from ..settings import SettingsError
-from . import deadlines, layout, setup, work  # noqa: F401  (importing them registers the commands)
+from . import deadlines, layout, setup, versions, work  # noqa: F401  (importing them registers the commands)
 from ..jobs.commands import enqueue, worker
 from .common import cli
 

@@ -127,17 +127,30 @@ def retry(state, instance_id, actor, now, as_json):
     emit(ctx, retry_instance(ctx, instance_id, actor), as_json, _print_outcome)
 
 
-@cli.command()
+class _InstanceGroup(click.Group):
+    """`carepath instance ID` shows that instance; `carepath instance migrate ...` moves instances."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=_InstanceGroup)
+def instance():
+    """路径实例：查看（carepath instance ID）与迁移到其他版本。"""
+
+
+@instance.command("show")
 @click.argument("instance_id", type=int)
 @json_option
 @click.pass_obj
 @handled
-def instance(state, instance_id, as_json):
+def instance_show(state, instance_id, as_json):
     """实例详情：状态、错误、当前任务与事件记录。"""
     from ..runtime.queries import instance_detail
     ctx = state.context()
     emit(ctx, instance_detail(ctx, instance_id), as_json)
-
 
 
 

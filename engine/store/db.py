@@ -48,6 +48,14 @@ def _upgrade_to_v3(connection) -> None:
                 index.create(connection, checkfirst=True)
 
 
+def _upgrade_to_v4(connection) -> None:
+    """Schema v4: the decision tables a version was deployed with (the modeler's workspace is a
+    table of its own, which create_all adds)."""
+    columns = {column["name"] for column in inspect(connection).get_columns("pathway_versions")}
+    if "decision_sources" not in columns:
+        connection.exec_driver_sql("ALTER TABLE pathway_versions ADD COLUMN decision_sources JSON")
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -112,6 +120,8 @@ class Database:
             else:
                 if info.version < 3:
                     _upgrade_to_v3(session.connection())
+                if info.version < 4:
+                    _upgrade_to_v4(session.connection())
                 info.version = SCHEMA_VERSION
         return SCHEMA_VERSION
 

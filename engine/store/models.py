@@ -10,7 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import UTCDateTime
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class Base(DeclarativeBase):
@@ -92,7 +92,27 @@ class PathwayVersion(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deployed_by: Mapped[str | None] = mapped_column(String(100))
+    # The decision tables (DMN files) it was deployed with, filename → sha256 in bpmn_sources, so
+    # the modeler can deploy a new version of it without the files on disk.
+    decision_sources: Mapped[dict | None] = mapped_column(JSON, default=dict)
     __table_args__ = (UniqueConstraint("process_id", "version"),)
+
+
+class WorkspaceFile(Base):
+    """What an analyst saved in the modeler and has not necessarily deployed: a pathway's BPMN
+    (`kind` "bpmn", `key` its process id) or a form (`kind` "form", `key` its form key).
+    `revision` counts saves, so a save based on an older revision is refused, not merged."""
+    __tablename__ = "workspace_files"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str] = mapped_column(String(300))
+    filename: Mapped[str] = mapped_column(String(400))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[int] = mapped_column(Integer)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    saved_by: Mapped[str | None] = mapped_column(String(100))
+    __table_args__ = (UniqueConstraint("kind", "key"),)
 
 
 # --- people ------------------------------------------------------------------------------------

@@ -17,6 +17,11 @@ def version_by_id(session: Session, version_id: int) -> PathwayVersion | None:
     return session.get(PathwayVersion, version_id)
 
 
+def version_by_number(session: Session, process_id: str, number: int) -> PathwayVersion | None:
+    return session.scalar(select(PathwayVersion).where(PathwayVersion.process_id == process_id,
+                                                       PathwayVersion.version == number))
+
+
 def store_source(session: Session, sha256: str, filename: str, content: bytes) -> None:
     if session.get(BpmnSource, sha256) is None:
         session.add(BpmnSource(sha256=sha256, filename=filename, content=content))

@@ -1,7 +1,7 @@
 // Build the web UI islands with esbuild: node build.mjs [--outdir DIR]
 //
-// Writes diagram.js/.css, form.js/.css and chart.js/.css into DIR (default ../static/dist,
-// relative to this file). Fonts are inlined as data URLs: the pages load nothing from elsewhere.
+// Writes diagram.js/.css, form.js/.css, chart.js/.css, modeler.js/.css and form-editor.js/.css
+// into DIR (default ../static/dist, relative to this file). Fonts are inlined as data URLs: the pages load nothing from elsewhere.
 
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,6 +16,26 @@ export const ENTRY_POINTS = {
   diagram: 'src/diagram.js',
   form: 'src/form.js',
   chart: 'src/chart.js',
+  modeler: 'src/modeler.js',
+  'form-editor': 'src/form-editor.js',
+};
+
+/**
+ * `form-js-editor-viewer:<file>` is <file> of the form-js-viewer that @bpmn-io/form-js-editor itself
+ * depends on (1.x, nested under the editor), not the 2.x one the task form island uses.
+ */
+const editorViewerPlugin = {
+  name: 'form-js-editor-viewer',
+  setup(build) {
+    build.onResolve({ filter: /^form-js-editor-viewer:/ }, async (args) => {
+      const file = args.path.slice('form-js-editor-viewer:'.length);
+      const found = await build.resolve(`@bpmn-io/form-js-viewer/${file}`, {
+        kind: args.kind,
+        resolveDir: path.join(here, 'node_modules', '@bpmn-io', 'form-js-editor'),
+      });
+      return found.errors.length ? { errors: found.errors } : { path: found.path };
+    });
+  },
 };
 
 const { values } = parseArgs({
@@ -48,10 +68,11 @@ await esbuild.build({
     '.eot': 'empty',
     '.svg': 'dataurl',
   },
+  plugins: [editorViewerPlugin],
   logLevel: 'warning',
 });
 
 for (const file of (await readdir(outdir)).sort()) {
   const { size } = await stat(path.join(outdir, file));
-  console.log(`${file.padEnd(14)} ${(size / 1024).toFixed(1).padStart(8)} KiB`);
+  console.log(`${file.padEnd(16)} ${(size / 1024).toFixed(1).padStart(8)} KiB`);
 }

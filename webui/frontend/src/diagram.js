@@ -16,6 +16,10 @@ export const MARKER_CLASSES = {
   completed: 'cp-completed',
   active: 'cp-active',
   overdue: 'cp-overdue',
+  // A diff between two versions (the modeler's compare page).
+  added: 'cp-added',
+  changed: 'cp-changed',
+  removed: 'cp-removed',
 };
 
 /** Markers that also mark the collapsed sub-process holding the element, on the parent plane. */
