@@ -44,5 +44,5 @@ def instances_off_version(session: Session, process_id: str, version_id: int, or
         .outerjoin(Person, Person.id == Instance.person_id)
         .where(Instance.process_id == process_id, Instance.version_id != version_id,
                Instance.status.in_(("running", "error")), under)
-        .options(defer(Instance.state), defer(Instance.variables), defer(PathwayVersion.spec_json))
+        .options(defer(Instance.state), defer(Instance.variables))
         .order_by(Instance.started_at, Instance.id).limit(limit))]
