@@ -85,6 +85,18 @@ def test_an_analyst_changes_a_deadline_fixes_a_lint_error_deploys_v2_and_migrate
     assert page.locator(".cp-modeler").get_attribute("data-problem-count") == "0"
     screenshot(page, "modeler-1-opened")
 
+    # A walk-through first: the token simulation runs a token from the start event, then is put away.
+    simulate = page.locator("button.cp-modeler-simulate")
+    simulate.click()
+    assert simulate.get_attribute("aria-pressed") == "true"
+    page.evaluate("""() => { const canvas = window.CarePath.modelers[0].get('canvas');
+                            canvas.zoom(1); canvas.scrollToElement('start_screening'); }""")
+    page.locator(".djs-overlays[data-container-id=start_screening] .bts-context-pad").click()
+    page.locator(".bts-token").first.wait_for()
+    screenshot(page, "modeler-1b-token-simulation")
+    simulate.click()
+    assert simulate.get_attribute("aria-pressed") == "false"
+
     # The remote consult: due in 3 working days instead of 2, typed in the Camunda panel.
     page.locator('g.djs-element[data-element-id="remote_consult"]').click()
     due = page.locator("#bio-properties-panel-dueDate")

@@ -251,3 +251,41 @@ def form_save(key: str):
         return _json_error(err)
     return jsonify({"revision": saved.revision, "saved_at": saved.saved_at.isoformat(),
                     "problems": saved.problems})
+
+
+# --- dry run -----------------------------------------------------------------------------------
+
+@bp.route("/pathways/<process_id>/dry-run", methods=["GET", "POST"])
+def dry_run(process_id: str):
+    from datetime import datetime
+
+    from engine import dryrun
+
+    ctx, username = engine(), current_username()
+    info = workspace.pathway_info(ctx, username, process_id)
+    units = dryrun.start_units(ctx, username)
+    villages = [u for u in units if u["level"] == "village"]
+    form = {"start": ctx.clock.local().strftime("%Y-%m-%dT%H:%M"),
+            "org": (villages or units or [{"code": ""}])[0]["code"], "org_code": "", "variables": "{}",
+            "pace": "at_once", "max_steps": "40"}
+    run, error = None, None
+    if request.method == "POST":
+        form.update({key: request.form.get(key, form[key]).strip() for key in form})
+        try:
+            try:
+                start = datetime.strptime(form["start"][:16], "%Y-%m-%dT%H:%M").replace(tzinfo=ctx.clock.tz)
+            except ValueError:
+                raise InvalidInput(_("开始时间无效，请按 年-月-日 时:分 填写")) from None
+            try:
+                variables = json.loads(form["variables"] or "{}")
+            except json.JSONDecodeError as err:
+                raise InvalidInput(_("变量不是有效的 JSON：%(e)s", e=str(err))) from None
+            try:
+                max_steps = int(form["max_steps"])
+            except ValueError:
+                raise InvalidInput(_("最大步数应为 1 到 200 之间的整数")) from None
+            run = dryrun.dry_run(ctx, username, process_id, start, form["org_code"] or form["org"],
+                                 variables, form["pace"], max_steps)
+        except (InvalidInput, NotFound) as err:
+            error = err.message
+    return render_template("modeler/dryrun.html", info=info, units=units, form=form, run=run, error=error)
