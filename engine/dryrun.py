@@ -26,7 +26,7 @@ from .bpmn.timers import pending_wake_time
 from .bpmn.validate_companions import read_decisions
 from .bpmn.xmlsafe import UnsafeXmlError, parse_xml
 from .errors import InvalidInput, NotFound
-from .pathways import _add_called_sources
+from .pathways import add_called_sources
 from .runtime.instances import CONTENT_ERRORS, advance, arm_and_fire, describe_error, message_definitions
 from .runtime.routing import Directory, build_human_task
 from .runtime.services import check_data
@@ -96,7 +96,7 @@ def _parse(ctx, session, process_id: str, data: bytes) -> tuple:
     workspace checks it with and the deployed pathways it calls."""
     max_bytes = ctx.settings.max_bpmn_bytes
     filename = f"{process_id}.bpmn"
-    decisions, problems = read_decisions(workspace._decisions_for(session, process_id), max_bytes)
+    decisions, problems = read_decisions(workspace.decisions_for(session, process_id), max_bytes)
     if problems:
         raise InvalidInput(f"决策表有问题，无法演练：{problems[0].message}")
     try:
@@ -105,7 +105,7 @@ def _parse(ctx, session, process_id: str, data: bytes) -> tuple:
         for dmn_file, root in decisions.roots():
             parser.add_dmn_xml(root, dmn_file)
         parser.add_bpmn_xml(tree, filename)
-        _add_called_sources(session, parser, {process_id}, max_bytes)
+        add_called_sources(session, parser, {process_id}, max_bytes)
         return parser.get_spec(process_id), parser.get_subprocess_specs(process_id)
     except UnsafeXmlError as err:
         raise InvalidInput(f"{filename} 第 {err.line or '?'} 行: {err.message}") from None

@@ -188,7 +188,7 @@ def deploy_sources(engine, sources: list[tuple[str, bytes]], dmn_sources: list[t
             sha = hashlib.sha256(data).hexdigest()
             for pid, pname in _process_names(tree).items():
                 names[pid] = (pname, sha, data, filename, tree)
-        _add_called_sources(session, parser, local, max_bytes)
+        add_called_sources(session, parser, local, max_bytes)
 
         results = []
         for process_id in sorted(set(parser.get_process_ids()) & set(names)):
@@ -248,7 +248,7 @@ def decision_sources_of(session, version) -> list[tuple[str, bytes]]:
     return found
 
 
-def _add_called_sources(session, parser: CarePathParser, local: set[str], max_bytes: int) -> None:
+def add_called_sources(session, parser: CarePathParser, local: set[str], max_bytes: int) -> None:
     """Make deployed pathways that the new files call available to the parser."""
     pending = set(parser.get_process_dependencies()) - local
     seen: set[str] = set()

@@ -153,7 +153,7 @@ def _checked_draft(ctx, process_id: str, data: bytes) -> None:
                            f"要另立新路径，请导出后在路径库中导入")
 
 
-def _decisions_for(session, process_id: str) -> list[tuple[str, bytes]]:
+def decisions_for(session, process_id: str) -> list[tuple[str, bytes]]:
     """The decision tables a draft is checked and deployed with: those its newest version was
     deployed with, else the DMN files of the pathway library on disk."""
     latest = pathways_repo.latest_version(session, process_id)
@@ -168,7 +168,7 @@ def _check(ctx, session, process_id: str, data: bytes) -> list[Problem]:
     roles = {r.code: r.name for r in directory_repo.all_roles(session)} or None
     known = {v.process_id for v in pathways_repo.latest_versions(session)}
     known |= {row.key for row in repo.all_saved(session, "bpmn")}
-    decisions, problems = read_decisions(_decisions_for(session, process_id), settings.max_bpmn_bytes)
+    decisions, problems = read_decisions(decisions_for(session, process_id), settings.max_bpmn_bytes)
     problems += validate_bytes(data, f"{process_id}.bpmn", roles, known, settings.max_bpmn_bytes,
                                decisions, WorkspaceForms.load(ctx, session))
     return problems
@@ -347,7 +347,7 @@ def deploy_pathway(ctx, username: str, process_id: str, revision: int, comment: 
             if latest is None:
                 raise NotFound(f"路径 {process_id} 不存在")
             data = pathways_repo.source_content(session, latest.source_sha256).content
-        decisions = _decisions_for(session, process_id)
+        decisions = decisions_for(session, process_id)
         forms = WorkspaceForms.load(ctx, session)
     results = deploy_sources(ctx, [(f"{process_id}.bpmn", data)], decisions, forms, comment, username)
     return next(r for r in results if r.process_id == process_id)

@@ -177,3 +177,35 @@ def test_an_analyst_changes_a_deadline_fixes_a_lint_error_deploys_v2_and_migrate
         done = services.complete(ctx.at(nov(2, 10)), screening["id"], "teacher_wang", SCREENING)
         due[instance] = task_by_element(done.tasks, "remote_consult")["due_at"].astimezone(SHANGHAI)
     assert due == {moved: nov(5, 18), stays: nov(4, 18), new: nov(5, 18)}
+
+
+def test_an_analyst_opens_a_tasks_form_from_the_modeler_edits_a_label_and_saves_it(live, new_page):
+    server, ctx, _moved, _stays = live
+    page = new_page(server.url)
+    log_in(page, "analyst_xu")
+    page.goto("/modeler/pathways/school_screening")
+    page.wait_for_selector(".cp-modeler[data-ready=true]")
+    page.locator('g.djs-element[data-element-id="remote_consult"]').click()
+    link = page.locator("a.cp-form-edit-link")
+    assert link.get_attribute("href") == "/modeler/forms/edit/school_screening/remote_consult.form"
+    with page.context.expect_page() as opened:       # a new tab: the diagram's unsaved work stays open
+        link.click()
+    page = opened.value
+    page.js_errors = []
+    page.on("pageerror", lambda err: page.js_errors.append(str(err)))
+    page.wait_for_selector(".cp-form-editor[data-ready=true]")
+    assert page.locator(".cp-form-editor").get_attribute("data-revision") == "0"
+
+    page.locator(".fjs-editor-container .fjs-form-field", has_text="会诊方式").first.click()
+    label = page.locator("#bio-properties-panel-label")
+    if not label.is_visible():                     # the General group starts closed
+        page.locator(".bio-properties-panel-group-header", has_text="General").first.click()
+    label.fill("会诊方式（视频优先）")
+    page.wait_for_function("document.querySelector('.cp-form-editor').dataset.dirty === 'true'")
+    page.click("button.cp-form-editor-save")
+    page.wait_for_function("document.querySelector('.cp-form-editor').dataset.revision === '1'")
+    screenshot(page, "form-editor-saved")
+    assert page.js_errors == []
+    saved = page.request.get(f"{server.url}/modeler/forms/source/school_screening/remote_consult.form").json()
+    labels = [c.get("label") for c in saved["components"]]
+    assert "会诊方式（视频优先）" in labels and "会诊方式" not in labels

@@ -8,13 +8,14 @@ Pages are rendered here; the modeler and form editor islands talk to the JSON en
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from urllib.parse import quote
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from engine import migration, workspace
+from engine import dryrun, migration, workspace
 from engine.errors import CarePathError, Conflict, InvalidInput, NotFound, PathwayInvalid, PermissionDenied
 
 from .auth import current_username
@@ -134,7 +135,7 @@ def save(process_id: str):
                                        _revision())
     except CarePathError as err:
         return _json_error(err)
-    return jsonify({"revision": saved.revision, "saved_at": saved.saved_at.isoformat(),
+    return jsonify({"revision": saved.revision, "saved_at": engine().clock.local(saved.saved_at).strftime("%Y-%m-%d %H:%M"),
                     "problems": workspace.problems_json(saved.problems)})
 
 
@@ -249,7 +250,7 @@ def form_save(key: str):
         saved = workspace.save_form(engine(), current_username(), key, request.get_data(), _revision())
     except CarePathError as err:
         return _json_error(err)
-    return jsonify({"revision": saved.revision, "saved_at": saved.saved_at.isoformat(),
+    return jsonify({"revision": saved.revision, "saved_at": engine().clock.local(saved.saved_at).strftime("%Y-%m-%d %H:%M"),
                     "problems": saved.problems})
 
 
@@ -257,10 +258,6 @@ def form_save(key: str):
 
 @bp.route("/pathways/<process_id>/dry-run", methods=["GET", "POST"])
 def dry_run(process_id: str):
-    from datetime import datetime
-
-    from engine import dryrun
-
     ctx, username = engine(), current_username()
     info = workspace.pathway_info(ctx, username, process_id)
     units = dryrun.start_units(ctx, username)

@@ -13,6 +13,7 @@ import { FormEditor } from '@bpmn-io/form-js-editor';
 import 'form-js-editor-viewer:dist/assets/form-js.css';
 import '@bpmn-io/form-js-editor/dist/assets/form-js-editor.css';
 import '@bpmn-io/form-js-editor/dist/assets/properties-panel.css';
+import './editor-toolbar.css';
 import './form-editor.css';
 
 import { IslandError, localeOf, mountAll, readJSON } from './common.js';
@@ -20,6 +21,7 @@ import {
   download, errorText, NetworkError, readFile, request,
 } from './modeler/http.js';
 import { formFileText, schemaToSave } from './modeler/form-schema.js';
+import { dirtyTracking } from './modeler/dirty.js';
 import { configLocale, messages } from './modeler/messages.js';
 import { downloadName } from './modeler/urls.js';
 import { button } from './modeler/view.js';
@@ -104,22 +106,8 @@ class FormEditorIsland {
     }
   }
 
-  topOfStack() {
-    const stack = this.editor.get('commandStack');
-    return stack._stack[stack._stackIdx];
-  }
-
-  updateDirty() {
-    this.dirty = this.unsavedImport || this.topOfStack() !== this.savedTop;
-    this.el.dataset.dirty = String(this.dirty);
-    this.dirtyBadge.textContent = this.dirty ? this.t.dirty : '';
-    this.dirtyBadge.hidden = !this.dirty;
-  }
-
-  markSaved(top) {
-    this.savedTop = top;
-    this.unsavedImport = false;
-    this.updateDirty();
+  commandStack() {
+    return this.editor.get('commandStack');
   }
 
   currentSchema() {
@@ -246,6 +234,8 @@ class FormEditorIsland {
     });
   }
 }
+
+Object.assign(FormEditorIsland.prototype, dirtyTracking);
 
 async function mountFormEditor(el) {
   const config = readJSON(el, 'config', {}) || {};

@@ -23,6 +23,7 @@ import 'bpmn-js/dist/assets/bpmn-font/css/bpmn-embedded.css';
 import '@bpmn-io/properties-panel/dist/assets/properties-panel.css';
 import 'bpmn-js-bpmnlint/dist/assets/css/bpmn-js-bpmnlint.css';
 import 'bpmn-js-token-simulation/assets/css/bpmn-js-token-simulation.css';
+import './editor-toolbar.css';
 import './modeler.css';
 
 import { IslandError, localeOf, mountAll, readJSON } from './common.js';
@@ -32,6 +33,7 @@ import { CarePathPropertiesModule } from './modeler/carepath-properties.js';
 import {
   download, errorText, NetworkError, readFile, request,
 } from './modeler/http.js';
+import { dirtyTracking } from './modeler/dirty.js';
 import { configLocale, messages } from './modeler/messages.js';
 import { engineProblems, lintProblems, sortProblems } from './modeler/problems.js';
 import { showProblems } from './modeler/problems-view.js';
@@ -147,22 +149,8 @@ class ModelerIsland {
     fitDiagram(this.modeler.get('canvas'), this.canvasEl);
   }
 
-  topOfStack() {
-    const stack = this.modeler.get('commandStack');
-    return stack._stack[stack._stackIdx];
-  }
-
-  updateDirty() {
-    this.dirty = this.unsavedImport || this.topOfStack() !== this.savedTop;
-    this.el.dataset.dirty = String(this.dirty);
-    this.dirtyBadge.textContent = this.dirty ? this.t.dirty : '';
-    this.dirtyBadge.hidden = !this.dirty;
-  }
-
-  markSaved(top) {
-    this.savedTop = top;
-    this.unsavedImport = false;
-    this.updateDirty();
+  commandStack() {
+    return this.modeler.get('commandStack');
   }
 
   async currentXML(format = true) {
@@ -379,6 +367,8 @@ class ModelerIsland {
     }
   }
 }
+
+Object.assign(ModelerIsland.prototype, dirtyTracking);
 
 async function mountModeler(el) {
   const config = readJSON(el, 'config', {}) || {};
