@@ -15,7 +15,7 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from engine import dryrun, migration, workspace
+from engine import dryrun, migration, workspace, workspace_forms
 from engine.errors import CarePathError, Conflict, InvalidInput, NotFound, PathwayInvalid, PermissionDenied
 
 from .auth import current_username
@@ -216,13 +216,13 @@ def migrate(process_id: str):
 
 @bp.route("/forms")
 def forms():
-    return render_template("modeler/forms.html", forms=workspace.form_library(engine(), current_username()))
+    return render_template("modeler/forms.html", forms=workspace_forms.form_library(engine(), current_username()))
 
 
 @bp.route("/forms/new", methods=["POST"])
 def new_form():
     try:
-        saved = workspace.new_form(engine(), current_username(), request.form.get("key", ""),
+        saved = workspace_forms.new_form(engine(), current_username(), request.form.get("key", ""),
                                    request.form.get("copy_of") or None)
     except (InvalidInput, Conflict, NotFound) as err:
         flash(err.message, "error")
@@ -232,7 +232,7 @@ def new_form():
 
 @bp.route("/forms/edit/<path:key>")
 def form_editor(key: str):
-    _data, revision = workspace.form_source(engine(), current_username(), key)
+    _data, revision = workspace_forms.form_source(engine(), current_username(), key)
     config = {"formKey": key, "locale": _locale(), "readonly": False}
     return render_template("modeler/form_editor.html", key=key, revision=revision,
                            config=json.dumps(config, ensure_ascii=False))
@@ -240,14 +240,14 @@ def form_editor(key: str):
 
 @bp.route("/forms/source/<path:key>")
 def form_source(key: str):
-    data, _rev = workspace.form_source(engine(), current_username(), key)
+    data, _rev = workspace_forms.form_source(engine(), current_username(), key)
     return _download(data, key.rsplit("/", 1)[-1], "application/json")
 
 
 @bp.route("/forms/save/<path:key>", methods=["POST"])
 def form_save(key: str):
     try:
-        saved = workspace.save_form(engine(), current_username(), key, request.get_data(), _revision())
+        saved = workspace_forms.save_form(engine(), current_username(), key, request.get_data(), _revision())
     except CarePathError as err:
         return _json_error(err)
     return jsonify({"revision": saved.revision, "saved_at": engine().clock.local(saved.saved_at).strftime("%Y-%m-%d %H:%M"),
