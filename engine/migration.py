@@ -36,18 +36,19 @@ from dataclasses import dataclass, field, replace
 from SpiffWorkflow.bpmn.util.diff import diff_workflow
 from SpiffWorkflow.util.task import TaskState
 
-from .access import ANALYST, can_edit_pathways, can_migrate
+from .access import ANALYST, can_migrate
 from .bpmn.versiondiff import VersionDiff, diff_sources
-from .errors import CarePathError, Conflict, InvalidInput, NotFound, PermissionDenied
+from .errors import CarePathError, Conflict, InvalidInput, NotFound
 from .pathways import load_specs
 from .runtime import instances as runtime
 from .runtime.migrate import TokenContext, Unsafe, move, tokens
-from .runtime.services import actor_for, task_dict
+from .runtime.services import task_dict
 from .store import directory as directory_repo
 from .store import pathways as pathway_repo
 from .store import workspace as workspace_repo
 from .store import runtime as runtime_repo
 from .store.models import Instance, PathwayVersion, Person
+from .workspace import require_analyst
 
 RUNNABLE = ("running", "error")
 MAX_INSTANCES = 500
@@ -130,7 +131,7 @@ def diff_versions(ctx, process_id: str, from_version: int, to_version: int) -> V
 def diff_versions_for_user(ctx, username: str, process_id: str, from_version: int,
                            to_version: int) -> VersionDiff:
     with ctx.db.unit_of_work() as session:
-        _require_analyst(session, username)
+        require_analyst(session, username)
     return diff_versions(ctx, process_id, from_version, to_version)
 
 
@@ -189,7 +190,7 @@ def candidates_for_user(ctx, username: str, process_id: str, number: int, limit:
     """What an analyst may move to version `number`: the pathway's running (and failed) instances
     on other versions in their jurisdiction, oldest first, at most `limit`."""
     with ctx.db.unit_of_work() as session:
-        actor = _require_analyst(session, username)
+        actor = require_analyst(session, username)
         target = version_or_fail(session, process_id, number)
         paths = [path for role, path in actor.grants if role == ANALYST]
         rows = workspace_repo.instances_off_version(session, process_id, target.id, paths, limit + 1)
@@ -199,16 +200,9 @@ def candidates_for_user(ctx, username: str, process_id: str, number: int, limit:
                           for row, version, org_name, person in rows[:limit]]}
 
 
-def _require_analyst(session, username: str):
-    actor = actor_for(session, username)
-    if not can_edit_pathways(actor.grants):
-        raise PermissionDenied("只有流程分析员可以比较路径版本和迁移实例")
-    return actor
-
-
 def _check_access(ctx, username: str, instance_ids: list[int]) -> None:
     with ctx.db.unit_of_work() as session:
-        actor = _require_analyst(session, username)
+        actor = require_analyst(session, username)
         for instance_id in _ids(instance_ids):
             row = session.get(Instance, instance_id)
             unit = directory_repo.org_unit(session, row.org_code) if row is not None else None

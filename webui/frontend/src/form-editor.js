@@ -24,7 +24,7 @@ import { formFileText, schemaToSave } from './modeler/form-schema.js';
 import { dirtyTracking } from './modeler/dirty.js';
 import { configLocale, messages } from './modeler/messages.js';
 import { downloadName } from './modeler/urls.js';
-import { button } from './modeler/view.js';
+import { editorToolbar } from './modeler/view.js';
 
 class FormEditorIsland {
   constructor(el, config, locale) {
@@ -41,31 +41,11 @@ class FormEditorIsland {
   buildDom() {
     const { t, el } = this;
     el.replaceChildren();
-    const toolbar = document.createElement('div');
-    toolbar.className = 'cp-form-editor-toolbar';
-    toolbar.setAttribute('role', 'toolbar');
-    this.saveButton = button('cp-form-editor-save', t.saveForm);
-    this.exportButton = button('cp-form-editor-export', t.exportForm);
-    this.importButton = button('cp-form-editor-import', t.importForm);
-    this.fileInput = document.createElement('input');
-    this.fileInput.type = 'file';
-    this.fileInput.accept = '.form,.json,application/json';
-    this.fileInput.className = 'cp-form-editor-file';
-    this.fileInput.hidden = true;
-    this.dirtyBadge = document.createElement('span');
-    this.dirtyBadge.className = 'cp-form-editor-dirty';
-    this.status = document.createElement('span');
-    this.status.className = 'cp-form-editor-status';
-    this.status.setAttribute('role', 'status');
-    this.status.setAttribute('aria-live', 'polite');
-    if (!this.readonly) {
-      toolbar.append(this.saveButton);
-    }
-    toolbar.append(this.exportButton);
-    if (!this.readonly) {
-      toolbar.append(this.importButton, this.fileInput);
-    }
-    toolbar.append(this.dirtyBadge, this.status);
+    const { toolbar, parts } = editorToolbar('cp-form-editor', {
+      save: t.saveForm, export: t.exportForm, import: t.importForm,
+      accept: '.form,.json,application/json', readonly: this.readonly,
+    });
+    Object.assign(this, parts);
 
     this.editorEl = document.createElement('div');
     this.editorEl.className = 'cp-form-editor-canvas';

@@ -27,6 +27,44 @@ export function afterNextFrame() {
 }
 
 /**
+ * The toolbar the modeler and the form editor share: save, export, import (a hidden file input),
+ * `extra` buttons, the dirty badge and a status line. Class names start with `prefix`
+ * (`cp-modeler-save`, `cp-form-editor-file`, ...); read-only toolbars have no save or import.
+ */
+export function editorToolbar(prefix, { save, export: exportLabel, import: importLabel, accept, readonly,
+  extra = [] }) {
+  const toolbar = document.createElement('div');
+  toolbar.className = `${prefix}-toolbar`;
+  toolbar.setAttribute('role', 'toolbar');
+  const parts = {
+    saveButton: button(`${prefix}-save`, save),
+    exportButton: button(`${prefix}-export`, exportLabel),
+    importButton: button(`${prefix}-import`, importLabel),
+    fileInput: document.createElement('input'),
+    dirtyBadge: document.createElement('span'),
+    status: document.createElement('span'),
+    extra,
+  };
+  parts.fileInput.type = 'file';
+  parts.fileInput.accept = accept;
+  parts.fileInput.className = `${prefix}-file`;
+  parts.fileInput.hidden = true;
+  parts.dirtyBadge.className = `${prefix}-dirty`;
+  parts.status.className = `${prefix}-status`;
+  parts.status.setAttribute('role', 'status');
+  parts.status.setAttribute('aria-live', 'polite');
+  if (!readonly) {
+    toolbar.append(parts.saveButton);
+  }
+  toolbar.append(parts.exportButton);
+  if (!readonly) {
+    toolbar.append(parts.importButton, parts.fileInput);
+  }
+  toolbar.append(...extra, parts.dirtyBadge, parts.status);
+  return { toolbar, parts };
+}
+
+/**
  * Build the island's parts inside `el` (emptied first). Returns the elements by role:
  * toolbar buttons, fileInput, dirtyBadge, status, canvasEl, panelEl, commentInput,
  * deployButton (none when read-only), problemsTitle, problemsList.
@@ -36,32 +74,13 @@ export function buildModelerView(el, t, readonly) {
   el.replaceChildren();
   el.classList.add('cp-modeler-ready');
 
-  const toolbar = document.createElement('div');
-  toolbar.className = 'cp-modeler-toolbar';
-  toolbar.setAttribute('role', 'toolbar');
-  view.saveButton = button('cp-modeler-save', t.save);
-  view.exportButton = button('cp-modeler-export', t.export);
-  view.importButton = button('cp-modeler-import', t.import);
-  view.simulateButton = button('cp-modeler-simulate', t.simulate, { 'aria-pressed': 'false' });
-  view.fileInput = document.createElement('input');
-  view.fileInput.type = 'file';
-  view.fileInput.accept = '.bpmn,.xml,application/xml,text/xml';
-  view.fileInput.className = 'cp-modeler-file';
-  view.fileInput.hidden = true;
-  view.dirtyBadge = document.createElement('span');
-  view.dirtyBadge.className = 'cp-modeler-dirty';
-  view.status = document.createElement('span');
-  view.status.className = 'cp-modeler-status';
-  view.status.setAttribute('role', 'status');
-  view.status.setAttribute('aria-live', 'polite');
-  if (!readonly) {
-    toolbar.append(view.saveButton);
-  }
-  toolbar.append(view.exportButton);
-  if (!readonly) {
-    toolbar.append(view.importButton, view.fileInput);
-  }
-  toolbar.append(view.simulateButton, view.dirtyBadge, view.status);
+  const { toolbar, parts } = editorToolbar('cp-modeler', {
+    save: t.save, export: t.export, import: t.import,
+    accept: '.bpmn,.xml,application/xml,text/xml', readonly,
+    extra: [button('cp-modeler-simulate', t.simulate, { 'aria-pressed': 'false' })],
+  });
+  Object.assign(view, parts);
+  [view.simulateButton] = parts.extra;
 
   const main = document.createElement('div');
   main.className = 'cp-modeler-main';
