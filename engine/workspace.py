@@ -272,33 +272,8 @@ def import_pathway(ctx, username: str, filename: str, data: bytes) -> Saved:
     return Saved(process_id, revision, now, problems)
 
 
-_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" xmlns:di="http://www.omg.org/spec/DD/20100524/DI" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Definitions_{id}" targetNamespace="http://carepath.example/pathways">
-  <bpmn:process id="{id}" name="{name}" isExecutable="true">
-    <bpmn:startEvent id="start" name="开始">
-      <bpmn:outgoing>flow_start</bpmn:outgoing>
-    </bpmn:startEvent>
-    <bpmn:sequenceFlow id="flow_start" sourceRef="start" targetRef="first_task" />
-    <bpmn:userTask id="first_task" name="第一步" camunda:dueDate="${{workdays(5)}}">
-      <bpmn:incoming>flow_start</bpmn:incoming>
-      <bpmn:outgoing>flow_end</bpmn:outgoing>
-    </bpmn:userTask>
-    <bpmn:sequenceFlow id="flow_end" sourceRef="first_task" targetRef="end" />
-    <bpmn:endEvent id="end" name="结束">
-      <bpmn:incoming>flow_end</bpmn:incoming>
-    </bpmn:endEvent>
-  </bpmn:process>
-  <bpmndi:BPMNDiagram id="Diagram_{id}">
-    <bpmndi:BPMNPlane id="Plane_{id}" bpmnElement="{id}">
-      <bpmndi:BPMNShape id="start_di" bpmnElement="start"><dc:Bounds x="152" y="102" width="36" height="36" /></bpmndi:BPMNShape>
-      <bpmndi:BPMNShape id="first_task_di" bpmnElement="first_task"><dc:Bounds x="240" y="80" width="100" height="80" /></bpmndi:BPMNShape>
-      <bpmndi:BPMNShape id="end_di" bpmnElement="end"><dc:Bounds x="392" y="102" width="36" height="36" /></bpmndi:BPMNShape>
-      <bpmndi:BPMNEdge id="flow_start_di" bpmnElement="flow_start"><di:waypoint x="188" y="120" /><di:waypoint x="240" y="120" /></bpmndi:BPMNEdge>
-      <bpmndi:BPMNEdge id="flow_end_di" bpmnElement="flow_end"><di:waypoint x="340" y="120" /><di:waypoint x="392" y="120" /></bpmndi:BPMNEdge>
-    </bpmndi:BPMNPlane>
-  </bpmndi:BPMNDiagram>
-</bpmn:definitions>
-"""
+# The new-pathway template (start → one user task → end), a str.format text: {id} and {name}.
+_TEMPLATE = Path(__file__).resolve().parent / "bpmn" / "new_pathway.bpmn.template"
 
 
 def _xml_attr(text: str) -> str:
@@ -313,7 +288,7 @@ def new_pathway(ctx, username: str, process_id: str, name: str) -> Saved:
         raise InvalidInput(f"流程 id {process_id!r} 无效：应以字母或下划线开头，只含字母、数字、_ 和 -（至多 100 个字符）")
     if not name or len(name) > 200:
         raise InvalidInput("请填写路径名称（至多 200 个字符）")
-    data = _TEMPLATE.format(id=process_id, name=_xml_attr(name)).encode()
+    data = _TEMPLATE.read_text(encoding="utf-8").format(id=process_id, name=_xml_attr(name)).encode()
     now = ctx.clock.now()
     with ctx.db.unit_of_work() as session:
         require_analyst(session, username)

@@ -122,3 +122,21 @@ export function mountAll(name, selector, mount) {
     mountIn();
   }
 }
+
+/** Resolve after the next frame (or 100 ms without one): form-js and the properties panel have
+ * rendered by then. */
+export function afterNextFrame() {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (!done) {
+        done = true;
+        setTimeout(resolve);
+      }
+    };
+    setTimeout(finish, 100);
+    if (typeof requestAnimationFrame === 'function') {
+      requestAnimationFrame(finish);
+    }
+  });
+}

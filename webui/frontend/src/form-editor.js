@@ -18,7 +18,7 @@ import './form-editor.css';
 
 import { IslandError, localeOf, mountAll, readJSON } from './common.js';
 import {
-  download, errorText, NetworkError, readFile, request,
+  download, errorText, fetchSource, NetworkError, readFile, request,
 } from './modeler/http.js';
 import { formFileText, schemaToSave } from './modeler/form-schema.js';
 import { dirtyTracking } from './modeler/dirty.js';
@@ -221,27 +221,15 @@ async function mountFormEditor(el) {
   const config = readJSON(el, 'config', {}) || {};
   const locale = configLocale(config, localeOf(el));
   const t = messages(locale);
-  const url = el.dataset.sourceUrl;
-  if (!url) {
-    throw new IslandError(t.formOpenFailed('data-source-url'));
-  }
-  let answer;
-  try {
-    answer = await request(url);
-  } catch (err) {
-    throw new IslandError(t.network);
-  }
-  if (!answer.ok) {
-    throw new IslandError(t.formFetch(answer.status));
-  }
-  if (!answer.data || typeof answer.data !== 'object') {
+  const data = await fetchSource(el, t, { missing: t.formOpenFailed, failed: t.formFetch });
+  if (!data || typeof data !== 'object') {
     throw new IslandError(t.formOpenFailed('JSON'));
   }
 
   const island = new FormEditorIsland(el, config, locale);
   island.create();
   try {
-    await island.open(answer.data);
+    await island.open(data);
   } catch (err) {
     island.editor.destroy();
     throw new IslandError(t.formOpenFailed(err && err.message ? err.message : String(err)));

@@ -11,28 +11,11 @@ import { Form } from '@bpmn-io/form-js-viewer';
 import '@bpmn-io/form-js-viewer/dist/assets/form-js.css';
 import './form.css';
 
-import { IslandError, localeOf, messagesFor, mountAll, readJSON } from './common.js';
+import { IslandError, afterNextFrame, localeOf, messagesFor, mountAll, readJSON } from './common.js';
 import {
   errorPathKey, errorPathOf, mapServerErrors, overlayErrors, sameValue, valueAt,
 } from './form-errors.js';
 import { translateModule } from './form-translate.js';
-
-/** Resolve after the next frame (or 100 ms without one): form-js has rendered by then. */
-function afterNextFrame() {
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = () => {
-      if (!done) {
-        done = true;
-        setTimeout(resolve);
-      }
-    };
-    setTimeout(finish, 100);
-    if (typeof requestAnimationFrame === 'function') {
-      requestAnimationFrame(finish);
-    }
-  });
-}
 
 /**
  * The data to post: what form-js itself submits, i.e. every rendered, enabled keyed field with

@@ -26,12 +26,12 @@ import 'bpmn-js-token-simulation/assets/css/bpmn-js-token-simulation.css';
 import './editor-toolbar.css';
 import './modeler.css';
 
-import { IslandError, localeOf, mountAll, readJSON } from './common.js';
+import { IslandError, afterNextFrame, localeOf, mountAll, readJSON } from './common.js';
 import { buildLintConfig } from './lint/config.js';
 import { completeFlowReferences } from './lint/model.js';
 import { CarePathPropertiesModule } from './modeler/carepath-properties.js';
 import {
-  download, errorText, NetworkError, readFile, request,
+  download, errorText, fetchSource, NetworkError, readFile, request,
 } from './modeler/http.js';
 import { dirtyTracking } from './modeler/dirty.js';
 import { configLocale, messages } from './modeler/messages.js';
@@ -39,7 +39,7 @@ import { engineProblems, lintProblems, sortProblems } from './modeler/problems.j
 import { showProblems } from './modeler/problems-view.js';
 import { translateModule } from './modeler/translate.js';
 import { downloadName } from './modeler/urls.js';
-import { afterNextFrame, buildModelerView, fitDiagram } from './modeler/view.js';
+import { buildModelerView, fitDiagram } from './modeler/view.js';
 
 const VALIDATE_DELAY_MS = 800;
 
@@ -374,24 +374,12 @@ async function mountModeler(el) {
   const config = readJSON(el, 'config', {}) || {};
   const locale = configLocale(config, localeOf(el));
   const t = messages(locale);
-  const url = el.dataset.sourceUrl;
-  if (!url) {
-    throw new IslandError(t.openFailed('data-source-url'));
-  }
-  let answer;
-  try {
-    answer = await request(url, { accept: 'application/xml' });
-  } catch (err) {
-    throw new IslandError(t.network);
-  }
-  if (!answer.ok) {
-    throw new IslandError(t.sourceFetch(answer.status));
-  }
+  const xml = await fetchSource(el, t, { missing: t.openFailed, failed: t.sourceFetch, accept: 'application/xml' });
 
   const island = new ModelerIsland(el, config, locale);
   island.createModeler();
   try {
-    await island.open(answer.data);
+    await island.open(xml);
   } catch (err) {
     island.modeler.destroy();
     throw new IslandError(t.openFailed(err && err.message ? err.message : String(err)));

@@ -1,6 +1,8 @@
 // Same-origin requests of the editor islands: the CSRF token from <meta name="csrf-token">,
 // JSON answers read whatever the status.
 
+import { IslandError } from '../common.js';
+
 /** The page's CSRF token ('' when the page has none). */
 export function csrfToken() {
   const meta = document.querySelector('meta[name="csrf-token"]');
@@ -71,4 +73,26 @@ export function readFile(file) {
     reader.onerror = () => reject(reader.error);
     reader.readAsText(file);
   });
+}
+
+/**
+ * What an editor island opens: GET `el`'s data-source-url. Throws IslandError with `t`'s message
+ * when the attribute is missing (`missing`), no answer arrives, or the answer is an error
+ * (`failed(status)`).
+ */
+export async function fetchSource(el, t, { missing, failed, accept = 'application/json' }) {
+  const url = el.dataset.sourceUrl;
+  if (!url) {
+    throw new IslandError(missing('data-source-url'));
+  }
+  let answer;
+  try {
+    answer = await request(url, { accept });
+  } catch (err) {
+    throw new IslandError(t.network);
+  }
+  if (!answer.ok) {
+    throw new IslandError(failed(answer.status));
+  }
+  return answer.data;
 }

@@ -10,22 +10,6 @@ export function button(className, text, attrs = {}) {
   return b;
 }
 
-export function afterNextFrame() {
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = () => {
-      if (!done) {
-        done = true;
-        setTimeout(resolve);
-      }
-    };
-    setTimeout(finish, 100);
-    if (typeof requestAnimationFrame === 'function') {
-      requestAnimationFrame(finish);
-    }
-  });
-}
-
 /**
  * The toolbar the modeler and the form editor share: save, export, import (a hidden file input),
  * `extra` buttons, the dirty badge and a status line. Class names start with `prefix`
