@@ -25,6 +25,7 @@ class EngineContext:
         from .calendars import CalendarCache
         self.calendars = CalendarCache(self.settings)
         self._policy = None
+        self.tier_cache: dict = {}      # pathway version id → the tier of each of its variables
 
     def at(self, now: datetime | None) -> "EngineContext":
         """The same engine (database, caches) with the clock moved to `now`."""

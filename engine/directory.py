@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from .notify import PreferenceError, parse_preferences, set_preferences
+from .privacy.tiers import TIERS
 from .store import directory as repo
 from .store.db import Database
 
@@ -100,6 +101,10 @@ def parse_directory(text: str, source: str = "directory") -> dict:
             raise DirectoryError(f"{source}: roles[{index}]: role code must be dotted, like health.supervisor")
         if not role.get("name"):
             raise DirectoryError(f"{source}: roles[{index}] ({role['code']}): missing name")
+        tiers = role.get("tiers")
+        if tiers is not None and (not isinstance(tiers, list) or any(t not in TIERS for t in tiers)):
+            raise DirectoryError(f"{source}: roles[{index}] ({role['code']}): tiers must be a list of "
+                                 f"{', '.join(TIERS)}, got {tiers!r}")
     units: list = []
     _flatten_units(data.get("org_units", []) or [], None, units, f"{source}: org_units")
     codes = [u[0] for u in units]
@@ -120,7 +125,7 @@ def load_directory(db: Database, path: str | Path) -> DirectoryReport:
     report = DirectoryReport()
     with db.unit_of_work() as session:
         for role in parsed["roles"]:
-            repo.upsert_role(session, role["code"], role["name"])
+            repo.upsert_role(session, role["code"], role["name"], role.get("tiers"))
             report.roles += 1
         for code, name, level, parent, upath in parsed["units"]:
             repo.upsert_org_unit(session, code, name, level, parent, upath)

@@ -36,6 +36,10 @@ class Settings:
     forms_dir: str | None = None
     secret_key: str | None = None
     secure_cookies: bool = False
+    break_glass_minutes: int = 60
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    session_hours: int = 8
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -120,4 +124,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         forms_dir=env.get("CAREPATH_FORMS_DIR") or None,
         secret_key=_secret_key(env.get("CAREPATH_SECRET_KEY")),
         secure_cookies=_flag("CAREPATH_SECURE_COOKIES", env.get("CAREPATH_SECURE_COOKIES", "0")),
+        break_glass_minutes=_positive_int("CAREPATH_BREAK_GLASS_MINUTES",
+                                          env.get("CAREPATH_BREAK_GLASS_MINUTES", "60")),
+        login_max_failures=_positive_int("CAREPATH_LOGIN_MAX_FAILURES", env.get("CAREPATH_LOGIN_MAX_FAILURES", "5")),
+        login_lockout_minutes=_positive_int("CAREPATH_LOGIN_LOCKOUT_MINUTES",
+                                            env.get("CAREPATH_LOGIN_LOCKOUT_MINUTES", "15")),
+        session_hours=_positive_int("CAREPATH_SESSION_HOURS", env.get("CAREPATH_SESSION_HOURS", "8")),
     )

@@ -11,7 +11,7 @@ from typing import Callable
 
 from flask import Flask
 
-from . import auth, dashboard, escalations, i18n, modeler, notifications, people, tasks, views
+from . import account, audit, auth, dashboard, escalations, i18n, modeler, notifications, people, tasks, views
 from .errors import register_error_pages
 from .runtime import WebEngine
 
@@ -36,6 +36,6 @@ def create_app(ctx=None, now: Callable | None = None, config: dict | None = None
     views.init_app(app)
     register_error_pages(app)
     for blueprint in (auth.bp, tasks.bp, escalations.bp, notifications.bp, people.bp, dashboard.bp,
-                      modeler.bp):
+                      modeler.bp, account.bp, audit.bp):
         app.register_blueprint(blueprint)
     return app

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
+
+from engine.store.audit import ORIGIN
 
 
 class WebEngine:
@@ -13,6 +15,19 @@ class WebEngine:
 
     def init_app(self, app: Flask) -> None:
         app.extensions["carepath"] = self
+        app.before_request(_note_origin)
+        app.teardown_request(_forget_origin)
+
+
+def _note_origin() -> None:
+    """Audit rows written during this request say it came from the web, and from which address."""
+    g.origin_token = ORIGIN.set(f"web {request.remote_addr or '?'}")
+
+
+def _forget_origin(_error=None) -> None:
+    token = g.pop("origin_token", None)
+    if token is not None:
+        ORIGIN.reset(token)
 
 
 def engine():

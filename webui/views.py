@@ -25,4 +25,5 @@ def navigation() -> dict:
             "is_supervisor": any(role.endswith(".supervisor") for role in roles),
             "watches_indicators": any(role.endswith(".supervisor") or role == "admin.analyst" for role in roles),
             "edits_pathways": "admin.analyst" in roles,
+            "reads_audit": any(role.endswith(".supervisor") for role in roles),
             "now": engine().clock.now()}

@@ -89,6 +89,8 @@ def handled(f):
 @click.pass_context
 def cli(click_ctx):
     """CarePath：跨部门心理健康服务路径引擎。"""
+    from ..store.audit import ORIGIN
+    ORIGIN.set("cli")
     click_ctx.obj = State()
 
 

@@ -12,21 +12,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import notify as _notify_tables  # noqa: F401  (registers the notification tables)
 from .models import SCHEMA_VERSION, Base, HumanTask, Instance, SchemaInfo
 
+_APPEND_ONLY_TABLES = ("events", "audit_log")
+
 _APPEND_ONLY_SQLITE = [
-    "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events "
-    "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events "
-    "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
-]
+    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table} "
+    f"BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"
+    for table in _APPEND_ONLY_TABLES for verb in ("update", "delete")]
 
 
 _APPEND_ONLY_POSTGRES = [
     "CREATE OR REPLACE FUNCTION carepath_append_only() RETURNS trigger AS $$ "
-    "BEGIN RAISE EXCEPTION 'events are append-only'; END $$ LANGUAGE plpgsql",
-    "DROP TRIGGER IF EXISTS events_append_only ON events",
-    "CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events "
-    "FOR EACH ROW EXECUTE FUNCTION carepath_append_only()",
-]
+    "BEGIN RAISE EXCEPTION '% are append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql",
+] + [statement for table in _APPEND_ONLY_TABLES for statement in (
+    f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+    f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} "
+    "FOR EACH STATEMENT EXECUTE FUNCTION carepath_append_only()")]
 
 
 # Schema v3: the care stage of a task, the indexes the supervisors' indicators read through, and
@@ -54,6 +54,14 @@ def _upgrade_to_v4(connection) -> None:
     columns = {column["name"] for column in inspect(connection).get_columns("pathway_versions")}
     if "decision_sources" not in columns:
         connection.exec_driver_sql("ALTER TABLE pathway_versions ADD COLUMN decision_sources JSON")
+
+
+def _upgrade_to_v5(connection) -> None:
+    """Schema v5: the tiers of person data a role reads (consents, break-glass, the audit log and
+    sign-in attempts are tables of their own, which create_all adds)."""
+    columns = {column["name"] for column in inspect(connection).get_columns("roles")}
+    if "tiers" not in columns:
+        connection.exec_driver_sql("ALTER TABLE roles ADD COLUMN tiers JSON")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -122,6 +130,8 @@ class Database:
                     _upgrade_to_v3(session.connection())
                 if info.version < 4:
                     _upgrade_to_v4(session.connection())
+                if info.version < 5:
+                    _upgrade_to_v5(session.connection())
                 info.version = SCHEMA_VERSION
         return SCHEMA_VERSION
 

@@ -7,12 +7,17 @@ from sqlalchemy.orm import Session
 from .models import Membership, OrgUnit, Role, User
 
 
-def upsert_role(session: Session, code: str, name: str) -> None:
+def upsert_role(session: Session, code: str, name: str, tiers: list[str] | None = None) -> None:
     role = session.get(Role, code)
     if role is None:
-        session.add(Role(code=code, name=name))
+        session.add(Role(code=code, name=name, tiers=tiers))
     else:
-        role.name = name
+        role.name, role.tiers = name, tiers
+
+
+def role_tiers(session: Session) -> dict[str, list[str] | None]:
+    """Role code → the tiers of person data it reads (None: basic only)."""
+    return {code: tiers for code, tiers in session.execute(select(Role.code, Role.tiers))}
 
 
 def upsert_org_unit(session: Session, code: str, name: str, level: str,

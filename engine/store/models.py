@@ -10,7 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import UTCDateTime
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class Base(DeclarativeBase):
@@ -40,9 +40,12 @@ class OrgUnit(Base):
 
 
 class Role(Base):
+    """An agency role. `tiers` are the tiers of person data (engine.privacy) the role reads in
+    its jurisdiction; NULL means basic information only (schema v5)."""
     __tablename__ = "roles"
     code: Mapped[str] = mapped_column(String(100), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    tiers: Mapped[list | None] = mapped_column(JSON)
 
 
 class User(Base):
@@ -129,6 +132,37 @@ class Person(Base):
     birth_date: Mapped[date | None] = mapped_column(Date)
     org_code: Mapped[str] = mapped_column(ForeignKey("org_units.code"), index=True)
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Consent(Base):
+    """A person's authorization to share their data across agencies: which agencies may read
+    which tiers, from when until when. Revoked, never deleted."""
+    __tablename__ = "consents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    agencies: Mapped[list] = mapped_column(JSON)
+    tiers: Mapped[list] = mapped_column(JSON)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+    basis: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class BreakGlass(Base):
+    """Someone opened a person's record outside their scope, with a stated reason, until `until`."""
+    __tablename__ = "break_glass"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+    origin: Mapped[str | None] = mapped_column(String(200))
+    __table_args__ = (Index("ix_break_glass_user_person", "username", "person_id", "until"),)
 
 
 # --- runtime -----------------------------------------------------------------------------------
@@ -314,6 +348,33 @@ class Event(Base):
     task_id: Mapped[int | None] = mapped_column(Integer)
     actor: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class AuditEvent(Base):
+    """Append-only record of who did or read what, when and from where: reads of person records
+    and clinical data, writes, assignments, escalation actions, deploys, sign-ins. `origin` is
+    where the actor acted from ("web 10.0.0.7", "cli", "worker")."""
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str | None] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    person_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    target: Mapped[str | None] = mapped_column(String(200))
+    origin: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class LoginAttempt(Base):
+    """One sign-in attempt, kept to throttle guessing by username and by origin."""
+    __tablename__ = "login_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    username: Mapped[str] = mapped_column(String(100))
+    origin: Mapped[str | None] = mapped_column(String(200))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    __table_args__ = (Index("ix_login_attempts_user", "username", "at"),
+                      Index("ix_login_attempts_origin", "origin", "at"))
 
 
 class TaskDraft(Base):

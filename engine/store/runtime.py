@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from . import audit
 from .models import (
     Event, HumanTask, Instance, Message, MessageStart, MessageWait, TaskGrant,
 )
@@ -20,8 +21,12 @@ def _prefix_pattern(path: str) -> str:
 
 def record_event(session: Session, at: datetime, kind: str, instance_id: int | None = None,
                  task_id: int | None = None, actor: str | None = None, **detail) -> None:
+    """Append to the event log; what a person did (an event with an actor) goes to the audit log
+    too, with where they acted from."""
     session.add(Event(at=at, kind=kind, instance_id=instance_id, task_id=task_id, actor=actor,
                       detail=detail))
+    if actor is not None:
+        audit.append_for_event(session, at, kind, instance_id, task_id, actor, detail)
 
 
 def events_for_instance(session: Session, instance_id: int) -> list[Event]:
