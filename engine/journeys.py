@@ -6,8 +6,8 @@ instance's workflow, once, through the runtime's loader: the tables record user 
 timers, but not which gateways, start/end events, script tasks, call activities or catch events
 the token passed or waits at, nor which called pathway an element belongs to.
 
-`person_for_user` / `instance_for_user` are what the web handlers call: NotFound when missing,
-PermissionDenied when the access predicate says no (checked before anything else is read).
+What a given user may see of them — jurisdiction, tiers, consent, break-glass, the audit of the
+read — is engine.records, which the web handlers call.
 """
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ from datetime import datetime
 
 from SpiffWorkflow.util.task import TaskState
 
-from .access import can_retry, can_view_instance, can_view_person
 from .bpmn.timers import TIMER_CLASSES, pending_wake_time
-from .errors import NotFound, PermissionDenied
+from .errors import NotFound
 from .pathways import load_specs
 from .runtime import instances as runtime
-from .runtime.services import actor_for, retry_instance, task_dict
+from .runtime.services import task_dict
 from .store import journeys as repo
 from .store import worklist as names_repo
 from .store.runtime import ACTIVE
@@ -44,26 +43,18 @@ def person_journey(ctx, person_id: int) -> dict:
     time when done by the deadline that applied then (a supervisor's extension counts); `late`
     counts the others, `overdue` the open tasks past their deadline now (see `is_overdue`)."""
     with ctx.db.unit_of_work() as session:
-        person, unit = _person_or_fail(session, person_id)
-        return _journey(ctx, session, person, unit)
+        person, unit = person_or_fail(session, person_id)
+        return journey_of(ctx, session, person, unit)
 
 
-def person_for_user(ctx, person_id: int, username: str) -> dict:
-    with ctx.db.unit_of_work() as session:
-        person, unit = _person_or_fail(session, person_id)
-        if not can_view_person(actor_for(session, username), unit.path):
-            raise PermissionDenied("无权查看此人员的服务记录（不在您的辖区内）")
-        return _journey(ctx, session, person, unit)
-
-
-def _person_or_fail(session, person_id: int):
+def person_or_fail(session, person_id: int):
     found = repo.person_with_unit(session, person_id)
     if found is None:
         raise NotFound(f"人员 {person_id} 不存在")
     return found
 
 
-def _journey(ctx, session, person, unit) -> dict:
+def journey_of(ctx, session, person, unit) -> dict:
     now = ctx.clock.now()
     rows = repo.person_instances(session, person.id)
     ids = [row.id for row, _, _ in rows]
@@ -243,58 +234,18 @@ def instance_diagram(ctx, instance_id: int) -> dict:
     under the called process id). `overdue` ⊆ `active`. `parent` / `children`: the instance whose
     message started this one, and those this one's messages started."""
     with ctx.db.unit_of_work() as session:
-        row, unit = _instance_or_fail(session, instance_id)
-        return _diagram(ctx, session, row, unit, repo.tasks_of_instances(session, [row.id]))
+        row, unit = instance_or_fail(session, instance_id)
+        return diagram_of(ctx, session, row, unit, repo.tasks_of_instances(session, [row.id]))
 
 
-def instance_for_user(ctx, instance_id: int, username: str) -> dict:
-    with ctx.db.unit_of_work() as session:
-        row, unit, tasks = _viewable_instance(session, instance_id, username)
-        return _diagram(ctx, session, row, unit, tasks)
-
-
-def instance_bpmn_for_user(ctx, instance_id: int, username: str, process_id: str | None = None) -> str:
-    """The BPMN the instance's diagram (or a pathway it called) is drawn from, for a user who may
-    view the instance; read from the deployed source without loading the workflow."""
-    with ctx.db.unit_of_work() as session:
-        row, _, _ = _viewable_instance(session, instance_id, username)
-        version, source = repo.version_with_source(session, row.version_id)
-        if process_id and process_id != row.process_id:
-            called = repo.called_version_with_source(session, process_id, version)
-            if called is None:
-                raise NotFound(f"路径 {process_id} 未部署")
-            source = called[1]
-        return _xml(source.content)
-
-
-def _viewable_instance(session, instance_id: int, username: str):
-    """(instance, its unit, its task rows), or NotFound / PermissionDenied."""
-    row, unit = _instance_or_fail(session, instance_id)
-    tasks = repo.tasks_of_instances(session, [row.id])
-    people = {name for t in tasks for name in (t.assignee, t.completed_by, *(t.candidate_users or []))}
-    if not can_view_instance(actor_for(session, username), unit.path, [t.org_path for t in tasks],
-                             task_people=people - {None}):
-        raise PermissionDenied("无权查看此流程实例（不在您的辖区内）")
-    return row, unit, tasks
-
-
-def retry_for_user(ctx, instance_id: int, username: str):
-    """Run an instance in error again, if the user supervises its unit (or is an analyst there)."""
-    with ctx.db.unit_of_work() as session:
-        _, unit = _instance_or_fail(session, instance_id)
-        if not can_retry(actor_for(session, username), unit.path):
-            raise PermissionDenied("只有该机构或上级的督导、路径管理员可以重试出错的实例")
-    return retry_instance(ctx, instance_id, username)
-
-
-def _instance_or_fail(session, instance_id: int):
+def instance_or_fail(session, instance_id: int):
     found = repo.instance_with_unit(session, instance_id)
     if found is None:
         raise NotFound(f"实例 {instance_id} 不存在")
     return found
 
 
-def _diagram(ctx, session, row, unit, tasks) -> dict:
+def diagram_of(ctx, session, row, unit, tasks) -> dict:
     now = ctx.clock.now()
     version, source = repo.version_with_source(session, row.version_id)
     _, workflow = runtime.load(ctx, session, row.id)
@@ -318,11 +269,11 @@ def _diagram(ctx, session, row, unit, tasks) -> dict:
                        by=human.completed_by, assignee=human.assignee)
         if element["state"] == "active" and is_overdue(human, now):
             element["state"] = "overdue"
-    xml = {row.process_id: _xml(source.content)}
+    xml = {row.process_id: source_text(source.content)}
     for process_id in elements:
         if process_id not in xml:
             called = repo.called_version_with_source(session, process_id, version)
-            xml[process_id] = _xml(called[1].content) if called is not None else None
+            xml[process_id] = source_text(called[1].content) if called is not None else None
     markers = {process_id: _markers(found) for process_id, found in elements.items()}
     return {
         "instance": row.id, "process_id": row.process_id, "pathway_name": version.name or row.process_id,
@@ -400,5 +351,5 @@ def _markers(elements: dict) -> dict:
             "overdue": having("overdue"), "error": having("error")}
 
 
-def _xml(content: bytes) -> str:
+def source_text(content: bytes) -> str:
     return content.decode("utf-8-sig")

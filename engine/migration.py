@@ -188,16 +188,17 @@ def migrate_instances_for_user(ctx, username: str, instance_ids: list[int], targ
 
 def candidates_for_user(ctx, username: str, process_id: str, number: int, limit: int = MAX_INSTANCES) -> dict:
     """What an analyst may move to version `number`: the pathway's running (and failed) instances
-    on other versions in their jurisdiction, oldest first, at most `limit`."""
+    on other versions in their jurisdiction, oldest first, at most `limit`. Analysts read no
+    person data (engine.privacy), so no names."""
     with ctx.db.unit_of_work() as session:
         actor = require_analyst(session, username)
         target = version_or_fail(session, process_id, number)
         paths = [path for role, path in actor.grants if role == ANALYST]
         rows = workspace_repo.instances_off_version(session, process_id, target.id, paths, limit + 1)
     return {"target": {"version": target.version, "id": target.id}, "more": len(rows) > limit,
-            "instances": [{"instance": row.id, "version": version, "org_name": org_name, "person_name": person,
+            "instances": [{"instance": row.id, "version": version, "org_name": org_name,
                            "status": row.status, "started_at": row.started_at}
-                          for row, version, org_name, person in rows[:limit]]}
+                          for row, version, org_name, _person in rows[:limit]]}
 
 
 def _check_access(ctx, username: str, instance_ids: list[int]) -> None:

@@ -14,6 +14,8 @@ from .deadlines import remaining
 from .errors import InvalidInput, NotFound, TaskNotOpen
 from .forms.definition import declared_to_form
 from .pathways import load_specs
+from .privacy.services import audit_read, data_tiers, person_units, reading_for
+from .privacy.tiers import split_by_tier
 from .runtime.forms import form_definition
 from .stages import STAGES, is_stage
 from .runtime.services import actor_for, check_data, org_path_or_fail, task_dict, view_of
@@ -91,7 +93,8 @@ def _form_of(ctx, session, task: HumanTask, instance: Instance) -> dict | None:
 
 
 def task_page(ctx, task_id: int, username: str) -> dict:
-    """Everything a task's page shows the user, or NotFound if they may not see it.
+    """Everything a task's page shows the user, or NotFound if they may not see it. Values of
+    tiers the user does not read are held back (`hidden` counts them by tier); the read is audited.
 
     {"task": task + remaining + org_name + assignee_name + completed_by_name,
      "may": {"claim", "release", "complete"}, "person": {...} | None, "form": form-js | None,
@@ -108,9 +111,16 @@ def task_page(ctx, task_id: int, username: str) -> dict:
                "complete": can_complete(actor, view)}
         form = _form_of(ctx, session, task, instance)
         draft = repo.get_draft(session, task.id, username)
-        values = dict(draft.data) if draft else {
+        # Whoever may see the task reads the person's basic information; the rest by tier.
+        units = [task.org_path, *(person_units(session, person) if person else [])]
+        found = reading_for(ctx, session, username, person, units, named=True)
+        values, hidden = split_by_tier({
             key: value for key, value in (instance.variables or {}).items()
-            if form is not None and key in _form_keys(form)}
+            if form is not None and key in _form_keys(form)}, data_tiers(ctx, session, instance.version_id),
+            found.tiers)
+        if draft:
+            values, hidden = dict(draft.data), {}          # what this user typed
+        audit_read(ctx, session, username, person.id if person else None, f"task:{task.id}", found, hidden)
         names = repo.user_names(session, {n for n in (task.assignee, task.completed_by) if n})
         orgs = repo.org_names(session, {task.org_code} | ({person.org_code} if person else set()))
         pathway_name = repo.pathway_names(session).get(task.process_id, task.process_id)
@@ -122,7 +132,7 @@ def task_page(ctx, task_id: int, username: str) -> dict:
             "org_name": orgs.get(person.org_code, person.org_code)}
         return {"task": {**row, "org_name": orgs.get(task.org_code, task.org_code), "role_name": role_name,
                          "assignee_name": names.get(task.assignee), "completed_by_name": names.get(task.completed_by)},
-                "may": may, "person": person_info, "form": form, "form_values": values,
+                "may": may, "person": person_info, "form": form, "form_values": values, "hidden": hidden,
                 "draft_saved_at": draft.saved_at if draft else None, "pathway_name": pathway_name}
 
 

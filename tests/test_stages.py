@@ -151,6 +151,9 @@ def _make_v2(db: Database) -> None:
         connection.exec_driver_sql("ALTER TABLE human_tasks DROP COLUMN stage")
         connection.exec_driver_sql("ALTER TABLE pathway_versions DROP COLUMN decision_sources")
         connection.exec_driver_sql("DROP TABLE workspace_files")
+        connection.exec_driver_sql("ALTER TABLE roles DROP COLUMN tiers")
+        for table in ("consents", "break_glass", "audit_log", "login_attempts"):
+            connection.exec_driver_sql(f"DROP TABLE {table}")
         connection.exec_driver_sql("UPDATE schema_info SET version = 2")
 
 
@@ -176,18 +179,20 @@ def test_a_v2_database_gets_the_stage_column_and_its_indexes_and_keeps_its_data(
     old.dispose()
 
     upgraded = Database(url)
-    assert SCHEMA_VERSION == 4
-    assert upgraded.create_schema() == 4
+    assert SCHEMA_VERSION == 5
+    assert upgraded.create_schema() == 5
     assert "stage" in _columns(upgraded)
     assert "decision_sources" in {c["name"] for c in inspect(upgraded.engine).get_columns("pathway_versions")}
-    assert "workspace_files" in inspect(upgraded.engine).get_table_names()
+    assert {"workspace_files", "consents", "break_glass", "audit_log", "login_attempts"} <= set(
+        inspect(upgraded.engine).get_table_names())
+    assert "tiers" in {c["name"] for c in inspect(upgraded.engine).get_columns("roles")}
     assert "ix_human_tasks_status_completed" in _indexes(upgraded, "human_tasks")
     assert "ix_instances_process_started" in _indexes(upgraded, "instances")
     assert _task_rows(upgraded) == before
     with upgraded.unit_of_work() as session:
-        assert session.scalar(select(SchemaInfo.version)) == 4
+        assert session.scalar(select(SchemaInfo.version)) == 5
         assert [t.stage for t in session.scalars(select(HumanTask).order_by(HumanTask.id))] == [None, None]
-    assert upgraded.create_schema() == 4          # running it again changes nothing
+    assert upgraded.create_schema() == 5          # running it again changes nothing
     assert _task_rows(upgraded) == before
     upgraded.dispose()
 
@@ -210,7 +215,7 @@ def test_an_upgrade_interrupted_after_the_column_completes_its_indexes(region):
     with db.engine.begin() as connection:
         connection.exec_driver_sql("DROP INDEX ix_human_tasks_status_completed")
         connection.exec_driver_sql("UPDATE schema_info SET version = 2")
-    assert db.create_schema() == 4
+    assert db.create_schema() == 5
     assert "ix_human_tasks_status_completed" in _indexes(db, "human_tasks")
     db.dispose()
 

@@ -10,7 +10,8 @@ import pytest
 from engine.access import Actor, can_view_instance, can_view_person
 from engine.errors import NotFound, PermissionDenied
 from engine.escalation import actions
-from engine.journeys import instance_diagram, instance_for_user, person_for_user, person_journey
+from engine.journeys import instance_diagram, person_journey
+from engine.records import instance_for_user, person_for_user
 from engine.pathways import deploy_files
 from engine.people import register_person
 from engine.runtime import services
@@ -96,7 +97,9 @@ def screened(region):
                                       "health_sup_prov"])
 def test_people_over_the_persons_unit_see_the_journey_and_the_instance(screened, username):
     ctx, person, instance = screened
-    assert person_for_user(ctx, person, username) == person_journey(ctx, person)
+    seen, journey = person_for_user(ctx, person, username), person_journey(ctx, person)
+    assert {key: seen[key] for key in journey} == journey
+    assert seen["reading"]["tiers"][0] == "basic" and seen["reading"]["basis"]["basic"] == "role"
     diagram = instance_for_user(ctx, instance, username)
     assert diagram == instance_diagram(ctx, instance)
 

@@ -35,6 +35,6 @@ def read():
         else:
             mark_read(session, current_username(), [int(i) for i in ids if i.isdigit()], ctx.clock.now())
     target = request.form.get("next") or ""
-    if target.startswith("/tasks/") and target[7:].isdigit():
+    if (target.startswith("/tasks/") and target[7:].isdigit()) or target == url_for("audit.index"):
         return redirect(target)
     return redirect(url_for("notifications.index"))

@@ -32,6 +32,8 @@ NATIVE_AGENCIES: dict[str, frozenset[str] | None] = {
     BASIC: None, CLINICAL: frozenset({"health"}), CASE: frozenset({"justice"})}
 DEFAULT_ROLE_TIERS = (BASIC,)
 DEFAULT_DATA_TIER = CLINICAL
+# Variables the engine itself sets (the person's reference on a started instance).
+ENGINE_VARIABLES = {"person_ref": BASIC}
 
 
 def tier_label(tier: str, locale: str = "zh") -> str:
@@ -53,7 +55,8 @@ class DataTiers:
     variables: Mapping[str, str] = field(default_factory=dict)
 
     def tier_of(self, name: str) -> str:
-        return self.variables.get(str(name).split(".")[0], self.default)
+        name = str(name).split(".")[0]
+        return self.variables.get(name) or ENGINE_VARIABLES.get(name) or self.default
 
 
 def split_by_tier(data: Mapping, tiers: DataTiers, readable: Iterable[str]) -> tuple[dict, dict[str, int]]:

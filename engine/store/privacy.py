@@ -44,4 +44,4 @@ def break_glass_under(session: Session, paths: list[str], since: datetime) -> li
         .join(OrgUnit, OrgUnit.code == Person.org_code)
         .where(BreakGlass.opened_at >= since,
                or_(*(OrgUnit.path.like(_prefix_pattern(path), escape="\\") for path in paths)))
-        .order_by(BreakGlass.opened_at.desc())).tuples())
+        .order_by(BreakGlass.opened_at.desc())).all())
