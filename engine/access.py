@@ -68,12 +68,7 @@ def can_supervise(actor: Actor, supervisor_role: str, task: TaskView) -> bool:
     return holds_over(actor, supervisor_role, task.org_path)
 
 
-# --- reading a person's journey and an instance's diagram ---------------------------------------
-
-def can_view_person(actor: Actor, person_org_path: str) -> bool:
-    """The actor holds some role (any role) at the person's unit or at a unit above it."""
-    return any(covers(path, person_org_path) for _, path in actor.grants)
-
+# --- an instance's diagram (a person's record: engine.privacy.rules) ------------------------------
 
 def can_view_instance(actor: Actor, instance_org_path: str, task_org_paths: Iterable[str] = (),
                       task_people: Iterable[str] = ()) -> bool:

@@ -7,12 +7,13 @@ from datetime import datetime
 
 import pytest
 
-from engine.access import Actor, can_view_instance, can_view_person
+from engine.access import Actor, can_view_instance
 from engine.errors import NotFound, PermissionDenied
 from engine.escalation import actions
 from engine.journeys import instance_diagram, person_journey
 from engine.records import instance_for_user, person_for_user
 from engine.pathways import deploy_files
+from engine.privacy.rules import reading
 from engine.people import register_person
 from engine.runtime import services
 from engine.store.people import person_by_ref
@@ -48,6 +49,12 @@ def actor(*grants: tuple[str, str], username: str = "someone") -> Actor:
         "other-county-street"])
 def test_a_person_is_visible_from_their_unit_and_every_unit_above(grant, allowed):
     assert can_view_person(actor(grant), TAIPING_VILLAGE) is allowed
+
+
+def can_view_person(who: Actor, person_path: str) -> bool:
+    """A person's journey opens to whoever reads their basic information (engine.privacy.rules),
+    which every role does unless its tiers say otherwise."""
+    return reading(who.grants, {}, [person_path], now=T0).may("basic")
 
 
 def test_a_unit_below_the_persons_does_not_see_them():
