@@ -63,6 +63,14 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+def needs_rehash(password_hash: str) -> bool:
+    """Whether a hash was made with other parameters than this deployment's (argon2's own check)."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
+
+
 def _flatten_units(units, parent: tuple[str, str, int] | None, out: list, where: str) -> None:
     if not isinstance(units, list):
         raise DirectoryError(f"{where}: org_units must be a list")
@@ -143,14 +151,14 @@ def load_directory(db: Database, path: str | Path) -> DirectoryReport:
                 if repo.org_unit(session, org) is None:
                     raise DirectoryError(f"{where}: unknown org unit {org!r}")
                 pairs.append((role, org))
+            # A file's password sets a new user's first password only, and a user is disabled or
+            # enabled again only when the file says so: loading the file again never undoes a
+            # password change or `carepath user disable`.
             existing = repo.get_user(session, username)
             password = entry.get("password")
-            new_hash = None
-            if password is not None and (existing is None
-                                         or not verify_password(existing.password_hash, str(password))):
-                new_hash = hash_password(str(password))
+            new_hash = hash_password(str(password)) if password is not None and existing is None else None
             user = repo.upsert_user(session, username, str(entry.get("name") or username), new_hash,
-                                    active=bool(entry.get("active", True)))
+                                    active=bool(entry["active"]) if "active" in entry else None)
             repo.replace_memberships(session, user, pairs)
             if any(key in entry for key in ("email", "webhook", "notify")):
                 try:
@@ -162,16 +170,19 @@ def load_directory(db: Database, path: str | Path) -> DirectoryReport:
     return report
 
 
-def authenticate(db: Database, username: str, password: str) -> dict | None:
-    """The user's profile if the password is theirs and the account is active, else None.
+def authenticate(session, username: str, password: str):
+    """The active user whose password this is, else None; its hash is renewed on the way when
+    the hashing parameters changed since it was made (argon2's `check_needs_rehash`).
 
-    An unknown user costs a hash verification too, so timing does not tell which names exist."""
-    with db.unit_of_work() as session:
-        user = repo.get_user(session, (username or "").strip())
-        stored = user.password_hash if user is not None and user.active else _dummy_hash()
-        if not verify_password(stored, password or "") or user is None or not user.active:
-            return None
-        return profile(session, user.username)
+    An unknown or disabled user costs a hash verification too, so timing does not tell which
+    names exist."""
+    user = repo.get_user(session, (username or "").strip())
+    stored = user.password_hash if user is not None and user.active else _dummy_hash()
+    if not verify_password(stored, password or "") or user is None or not user.active:
+        return None
+    if needs_rehash(user.password_hash):
+        repo.set_password_hash(session, user, hash_password(password))
+    return user
 
 
 def profile(session, username: str) -> dict | None:

@@ -50,3 +50,23 @@ def test_bad_files_say_what_and_where(ctx, tmp_path, text, message):
 def test_cli_load(cli):
     result = cli.run("directory", "load", str(DATA / "directory.yaml"))
     assert "11 个用户" in result.stdout
+
+
+def test_loading_again_never_undoes_a_password_change_or_a_disable(ctx, tmp_path):
+    from engine import accounts
+    accounts.set_password(ctx, "sun_sup", "a-new-long-passphrase-2026")
+    accounts.disable_user(ctx, "sun_sup", "调离岗位")
+    load_directory(ctx.db, DATA / "directory.yaml")
+    with ctx.db.unit_of_work() as session:
+        user = session.scalar(select(User).where(User.username == "sun_sup"))
+    assert user.active is False
+    assert verify_password(user.password_hash, "a-new-long-passphrase-2026")
+    assert not verify_password(user.password_hash, "pw-sup")
+    # Only a file that says so enables the user again.
+    text = (DATA / "directory.yaml").read_text(encoding="utf-8").replace(
+        "username: sun_sup,", "username: sun_sup, active: true,")
+    assert "active: true" in text
+    (tmp_path / "directory.yaml").write_text(text, encoding="utf-8")
+    load_directory(ctx.db, tmp_path / "directory.yaml")
+    with ctx.db.unit_of_work() as session:
+        assert session.scalar(select(User.active).where(User.username == "sun_sup")) is True

@@ -50,7 +50,7 @@ def checks(page) -> int:
 
 
 def wait_for_engine_check(page, after: int) -> None:
-    page.wait_for_function(f"Number(document.querySelector('.cp-modeler').dataset.checks) > {after}")
+    page.wait_for_function(f"() => Number(document.querySelector('.cp-modeler').dataset.checks) > {after}")
 
 
 def camunda_extensions(tree) -> set[tuple]:
@@ -124,7 +124,7 @@ def test_an_analyst_changes_a_deadline_fixes_a_lint_error_deploys_v2_and_migrate
     before = checks(page)
     owner.select_option("health.mh_center_expert")
     wait_for_engine_check(page, before)
-    page.wait_for_function("document.querySelector('.cp-modeler').dataset.problemCount === '0'")
+    page.wait_for_function("() => document.querySelector('.cp-modeler').dataset.problemCount === '0'")
     assert page.locator("ul.cp-problems li[data-severity=error]").count() == 0
 
     # Deploy v2 with a comment (the island saves the draft first).
@@ -201,9 +201,9 @@ def test_an_analyst_opens_a_tasks_form_from_the_modeler_edits_a_label_and_saves_
     if not label.is_visible():                     # the General group starts closed
         page.locator(".bio-properties-panel-group-header", has_text="General").first.click()
     label.fill("会诊方式（视频优先）")
-    page.wait_for_function("document.querySelector('.cp-form-editor').dataset.dirty === 'true'")
+    page.wait_for_function("() => document.querySelector('.cp-form-editor').dataset.dirty === 'true'")
     page.click("button.cp-form-editor-save")
-    page.wait_for_function("document.querySelector('.cp-form-editor').dataset.revision === '1'")
+    page.wait_for_function("() => document.querySelector('.cp-form-editor').dataset.revision === '1'")
     screenshot(page, "form-editor-saved")
     assert page.js_errors == []
     saved = page.request.get(f"{server.url}/modeler/forms/source/school_screening/remote_consult.form").json()

@@ -1,6 +1,13 @@
 """Sign-in with username and password (form at /login with a CSRF token), the session, sign-out.
-Every page except sign-in, language switch and static files needs a signed-in user."""
+Every page except sign-in, language switch and static files needs a signed-in user.
+
+Sign-ins are throttled by the engine (engine/accounts.py): a locked username or address gets 429
+with the time to try again. A session lasts `session_hours` from sign-in on the engine clock and
+ends at the next request once the user is disabled or their password changed."""
 from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
 
 from flask import (
     Blueprint, Flask, flash, g, redirect, render_template, request, session, url_for,
@@ -8,7 +15,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
 
-from engine.directory import authenticate, profile
+from engine import accounts
 
 from .runtime import engine
 
@@ -23,14 +30,28 @@ def init_app(app: Flask) -> None:
     app.context_processor(lambda: {"user": g.get("user")})
 
 
+def _signed_in_at() -> datetime | None:
+    try:
+        return datetime.fromisoformat(session.get("since", ""))
+    except (TypeError, ValueError):
+        return None
+
+
+def _fresh_session() -> None:
+    """Empty the session, keeping only the language choice."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
 def load_user():
     g.user = None
     username = session.get("user")
     if username:
-        with engine().db.unit_of_work() as db_session:
-            g.user = profile(db_session, username)
-        if g.user is None:           # disabled since they signed in
-            session.clear()
+        g.user = accounts.session_user(engine(), username, session.get("stamp"), _signed_in_at())
+        if g.user is None:           # disabled, password changed, or the session is too old
+            _fresh_session()
     if g.user is None and request.endpoint not in OPEN_ENDPOINTS:
         return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
     return None
@@ -38,6 +59,25 @@ def load_user():
 
 def current_username() -> str:
     return g.user["username"]
+
+
+def start_session(username: str, stamp: str) -> None:
+    """A fresh session (no fixation) for a user who just proved their password."""
+    _fresh_session()
+    session.permanent = True
+    session["user"] = username
+    session["stamp"] = stamp
+    session["since"] = engine().clock.now().isoformat()
+
+
+def locked_response(template: str, until: datetime, **context):
+    """429 with the local time from which to try again (rounded up to the minute)."""
+    local = engine().clock.local(until)
+    if local.second or local.microsecond:
+        local = local.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    flash(_("登录失败次数过多，请于 %(time)s 后再试。", time=local.strftime("%H:%M")), "error")
+    wait = max(1, math.ceil((until - engine().clock.now()).total_seconds()))
+    return render_template(template, **context), 429, {"Retry-After": str(wait)}
 
 
 def _safe_next(target: str | None) -> str:
@@ -50,25 +90,21 @@ def _safe_next(target: str | None) -> str:
 def login():
     if request.method == "POST":
         username = request.form.get("username", "")
-        user = authenticate(engine().db, username, request.form.get("password", ""))
-        if user is None:
+        result = accounts.sign_in(engine(), username, request.form.get("password", ""), request.remote_addr)
+        if result.locked_until is not None:
+            return locked_response("login.html", result.locked_until, username=username)
+        if result.user is None:
             flash(_("用户名或密码错误。"), "error")
             return render_template("login.html", username=username), 401
-        lang = session.get("lang")
-        session.clear()                      # a fresh session on sign-in (no fixation)
-        session["user"] = user["username"]
-        if lang:
-            session["lang"] = lang
+        start_session(result.user["username"], result.stamp)
         return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html", username="")
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    accounts.sign_out(engine(), current_username())
+    _fresh_session()
     flash(_("您已退出登录。"), "info")
     return redirect(url_for("auth.login"))
 

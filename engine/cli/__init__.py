@@ -10,6 +10,8 @@ import click
 
 from ..settings import SettingsError
 from . import deadlines, layout, setup, versions, work  # noqa: F401  (importing them registers the commands)
+from . import audit  # noqa: F401  (registers `carepath audit`)
+from . import users  # noqa: F401  (registers `carepath user`)
 from ..jobs.commands import enqueue, worker
 from .common import cli
 

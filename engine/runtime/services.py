@@ -341,3 +341,30 @@ def _fire_instance(ctx, instance_id: int, now) -> list[str]:
             repo.record_event(session, now, "timer_fired", row.id, element=element)
         instances.persist(ctx, session, row, workflow, None, error)
         return fired
+
+
+# --- a user disabled -----------------------------------------------------------------------------
+
+def release_claims_of(ctx, session, username: str, actor: str | None, reason: str) -> dict:
+    """Inside the caller's unit of work (disabling a user): every task the user holds goes back
+    to open for its candidates, with its grants, as a `task_released` event (and audit row) saying
+    why and from whom. A task assigned to them by name with no other candidate is left as it is
+    and listed, so a supervisor reassigns it. Returns {"released": [ids], "kept": [ids]}."""
+    from ..store import audit
+    now = ctx.clock.now()
+    released, kept = [], []
+    for task in directory_repo.claimed_by(session, username):
+        others = [user for user in (task.candidate_users or []) if user != username]
+        if not (task.candidate_roles or others) or not repo.set_task_status(
+                session, task.id, ("claimed",), status="open", assignee=None):
+            kept.append(task.id)
+            continue
+        repo.drop_grants(session, task.id)
+        session.refresh(task)
+        repo.add_grants(session, task)
+        detail = {"reason": reason, "released_from": username}
+        repo.record_event(session, now, "task_released", task.instance_id, task.id, actor, **detail)
+        if actor is None:       # record_event audits only what a named person did
+            audit.append_for_event(session, now, "task_released", task.instance_id, task.id, None, detail)
+        released.append(task.id)
+    return {"released": released, "kept": kept}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from .models import Membership, OrgUnit, Role, User
+from .models import HumanTask, Membership, OrgUnit, Role, User
 
 
 def upsert_role(session: Session, code: str, name: str, tiers: list[str] | None = None) -> None:
@@ -35,13 +35,17 @@ def get_user(session: Session, username: str) -> User | None:
 
 
 def upsert_user(session: Session, username: str, name: str, password_hash: str | None,
-                active: bool = True) -> User:
+                active: bool | None = None) -> User:
+    """Create the user (active unless `active` is False) or update their name, and their active
+    flag and password hash only when given."""
     user = get_user(session, username)
     if user is None:
-        user = User(username=username, name=name, password_hash=password_hash or "!", active=active)
+        user = User(username=username, name=name, password_hash=password_hash or "!", active=active is not False)
         session.add(user)
     else:
-        user.name, user.active = name, active
+        user.name = name
+        if active is not None:
+            user.active = active
         if password_hash is not None:
             user.password_hash = password_hash
     session.flush()
@@ -89,3 +93,26 @@ def memberships_of(session: Session, username: str) -> list[tuple[str, str, str,
         .where(User.username == username, User.active.is_(True))
         .order_by(OrgUnit.path, Membership.role_code))
     return [tuple(row) for row in rows]
+
+
+# --- accounts ----------------------------------------------------------------------------------
+
+def all_users(session: Session) -> list[User]:
+    """Every user, active or disabled (users are disabled, never deleted), by username."""
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def set_password_hash(session: Session, user: User, password_hash: str) -> None:
+    user.password_hash = password_hash
+    session.flush()
+
+
+def set_active(session: Session, user: User, active: bool) -> None:
+    user.active = active
+    session.flush()
+
+
+def claimed_by(session: Session, username: str) -> list[HumanTask]:
+    """The tasks a user holds (claimed by them, or assigned to them by name), oldest first."""
+    return list(session.scalars(select(HumanTask).where(
+        HumanTask.status == "claimed", HumanTask.assignee == username).order_by(HumanTask.id)))
