@@ -9,6 +9,7 @@ import re
 from .bpmn.companions import MAX_FORM_BYTES, FormKeyError, check_form_key
 from .errors import Conflict, InvalidInput, NotFound
 from .forms import check_form
+from .forms.definition import load_form_json
 from .store import pathways as pathways_repo
 from .store import workspace as repo
 from .store.runtime import record_event
@@ -61,15 +62,19 @@ def form_source(ctx, username: str, key: str) -> tuple[bytes, int]:
 
 def _form_problems(key: str, data: bytes) -> tuple[dict, list[dict]]:
     if len(data) > MAX_FORM_BYTES:
-        raise InvalidInput(f"表单 {key} 过大：{len(data)} 字节，上限 {MAX_FORM_BYTES} 字节")
+        raise InvalidInput(f"表单 {key} 过大：{len(data)} 字节，上限 {MAX_FORM_BYTES} 字节，未保存")
     try:
-        form = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InvalidInput(f"表单 {key} 不是有效的 JSON: {err}") from None
+        form = load_form_json(data)
+    except ValueError as err:
+        raise InvalidInput(f"表单 {key} 不是有效的 JSON：{err}，未保存") from None
     if not isinstance(form, dict):
-        raise InvalidInput(f"表单 {key} 应是一个 JSON 对象（form-js 表单定义）")
+        raise InvalidInput(f"表单 {key} 应是一个 JSON 对象（form-js 表单定义），而不是 {_json_kind(form)}，未保存")
     return form, [{"element": p.key or p.path, "path": p.path, "message": p.message}
                   for p in check_form(form, key)]
+
+
+def _json_kind(value) -> str:
+    return {list: "数组", str: "字符串", bool: "布尔值", type(None): "null"}.get(type(value), "数字")
 
 
 def _form_bytes(form: dict) -> bytes:
@@ -102,9 +107,13 @@ def new_form(ctx, username: str, key: str, copy_of: str | None = None) -> Saved:
             raise Conflict(f"表单 {key} 已存在")
         if copy_of:
             try:
-                form = json.loads(forms.read(_form_key_or_fail(copy_of)))
+                form = load_form_json(forms.read(_form_key_or_fail(copy_of)))
             except FormKeyError as err:
                 raise NotFound(err.message) from None
+            except ValueError as err:
+                raise InvalidInput(f"表单 {copy_of} 不是有效的 JSON：{err}，无法复制") from None
+            if not isinstance(form, dict):
+                raise InvalidInput(f"表单 {copy_of} 不是 JSON 对象，无法复制")
         else:
             form = {"type": "default", "components": [], "schemaVersion": 16,
                     "exporter": {"name": "CarePath", "version": "0.1.0"}}

@@ -5,7 +5,9 @@ time zone."""
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -32,7 +34,8 @@ def compiled_translations() -> Path:
             mo_path.parent.mkdir(parents=True, exist_ok=True)
             with po_path.open("rb") as po_file:
                 catalog = read_po(po_file, locale=locale)
-            partial = mo_path.with_suffix(".tmp")
+            # One file per process and thread: two test processes may compile at once.
+            partial = mo_path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
             with partial.open("wb") as mo_file:
                 write_mo(mo_file, catalog)
             partial.replace(mo_path)

@@ -54,7 +54,7 @@ def _posted_data() -> dict:
     raw = request.form.get("data") or "{}"
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidInput(_("表单数据不是有效的 JSON")) from None
     if not isinstance(data, dict):
         raise InvalidInput(_("表单数据必须是对象"))

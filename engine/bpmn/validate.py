@@ -26,7 +26,9 @@ from .moments import MomentError, is_iso_literal, parse_cycle, to_instant
 from .parser import CarePathParser
 from .companions import FormFiles, decisions_beside, forms_root_for
 from .problems import Problem, SourceLines
-from .validate_companions import Decisions, decision_ref_problems, form_problems, read_decisions
+from .validate_companions import (
+    Decisions, decision_ref_problems, form_problems, read_decisions, tier_problems,
+)
 from .xmlsafe import UnsafeXmlError, parse_xml
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -36,6 +38,8 @@ HUMAN_TASKS = ("userTask", "manualTask")
 _PROBE, _PROBE_TZ = datetime(2026, 1, 1, tzinfo=timezone.utc), ZoneInfo("Asia/Shanghai")
 # Text an analyst meant as an ISO 8601 literal (P2D, R3/PT1H, 2026-10-09...), even if mistyped.
 _LOOKS_ISO = re.compile(r"^(P\d|PT\d|R\d*/|\d{4}-\d{2})", re.IGNORECASE)
+# What the tables hold (engine.store.models): element and process ids, pathway and task names.
+MAX_ID, MAX_NAME = 200, 400
 
 
 @lru_cache(maxsize=1)
@@ -112,7 +116,20 @@ class _Checker:
             self.check_gateway(gateway)
         self.check_messages()
         self.check_call_activities()
+        self.check_lengths()
         return self.problems
+
+    def check_lengths(self) -> None:
+        """Ids and names longer than the engine stores (a huge attribute is refused, not cut)."""
+        for element in self.tree.iter(f"{{{BPMN}}}*"):
+            for attribute, limit in (("id", MAX_ID), ("name", MAX_NAME)):
+                value = element.get(attribute) or ""
+                if len(value) > limit:
+                    ident = element.get("id") or etree.QName(element).localname
+                    shown = ident if len(ident) <= 40 else ident[:40] + "…"
+                    self.problems.append(Problem(self.filename, self.lines.start(element), shown,
+                                                 f"{attribute} 过长：{len(value)} 个字符，上限 {limit} "
+                                                 f"({attribute} too long)"))
 
     def check_owner(self, task, lane: str | None) -> None:
         attrs = {a: task.get(f"{{{CAMUNDA_MODEL_NS}}}{a}") for a in
@@ -253,6 +270,8 @@ def validate_bytes(data: bytes, filename: str, roles: dict[str, str] | None = No
     problems += decision_ref_problems(tree, filename, lines, decisions)
     if forms is not None:
         problems += form_problems(tree, filename, lines, forms)
+    else:
+        problems += tier_problems(tree, filename, lines)
     unique = sorted(set(problems), key=lambda p: (p.line, p.element, p.message))
     return unique
 

@@ -1,17 +1,21 @@
-"""Validation of what travels with a BPMN file: its decision tables (DMN) and its forms.
+"""Validation of what travels with a BPMN file: its decision tables (DMN), its forms and the
+tiers of person data its process and forms declare (engine.privacy.tiers).
 
 Problems come back as `Problem(file, line, element, message)` like every other finding, so an
-analyst sees a bad rule in a decision table or an unknown form field type next to the task that
-uses it.
+analyst sees a bad rule in a decision table, an unknown form field type or an unknown data tier
+next to the task (or the process) that declares it.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
+from lxml import etree
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS
 
 from ..forms import check_form
+from ..forms.definition import load_form_json
+from ..privacy.services import tier_properties
+from ..privacy.tiers import declared_tiers
 from ..scripting import check_expression
 from .companions import FormFiles, FormKeyError
 from .problems import Problem, SourceLines
@@ -141,8 +145,8 @@ def load_form(forms: FormFiles, key: str) -> dict:
     """A form definition by key, as a dict; FormKeyError saying what is wrong otherwise."""
     data = forms.read(key)
     try:
-        form = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        form = load_form_json(data)
+    except ValueError as err:
         raise FormKeyError(f"表单 {key} 不是有效的 JSON: {err}") from None
     problems = check_form(form, key)
     if problems:
@@ -150,11 +154,60 @@ def load_form(forms: FormFiles, key: str) -> dict:
     return form
 
 
-def form_problems(tree, filename: str, lines, forms: FormFiles) -> list:
-    problems = []
-    for element, key in form_keys(tree):
+def _read_forms(tree, forms: FormFiles | None) -> tuple[dict[str, dict], list[tuple[object, str]]]:
+    """The forms the tree's tasks name that load (key → form-js), and (element, message) for each
+    task whose form does not."""
+    loaded, failed = {}, []
+    for element, key in form_keys(tree) if forms is not None else ():
+        if key in loaded:
+            continue
         try:
-            load_form(forms, key)
+            loaded[key] = load_form(forms, key)
         except FormKeyError as err:
-            problems.append(Problem(filename, lines.start(element), element.get("id") or "-", err.message))
-    return problems
+            failed.append((element, err.message))
+    return loaded, failed
+
+
+def form_problems(tree, filename: str, lines, forms: FormFiles) -> list:
+    """Forms that cannot be read or are invalid, then the tier problems (`tier_problems`) of the
+    processes and the forms that load."""
+    loaded, failed = _read_forms(tree, forms)
+    problems = [Problem(filename, lines.start(element), element.get("id") or "-", message)
+                for element, message in failed]
+    return problems + _tier_problems(tree, filename, lines, loaded)
+
+
+def tier_problems(tree, filename: str, lines, forms: FormFiles | None = None) -> list:
+    """Unknown tier values and variables declared with two different tiers, in the processes'
+    `tier`/`tier.*` properties and the forms their tasks name (forms that cannot be read are
+    `form_problems`'). Each problem names the process property, or the task whose form says it."""
+    return _tier_problems(tree, filename, lines, _read_forms(tree, forms)[0])
+
+
+def _tier_problems(tree, filename: str, lines, loaded: dict[str, dict]) -> list:
+    properties = tier_properties(etree.tostring(tree))
+    _tiers, found = declared_tiers(properties, loaded)
+    # A list property with an unknown tier gives one message per variable, all alike: say it once.
+    return [_tier_problem(tree, filename, lines, message, loaded) for message in dict.fromkeys(found)]
+
+
+def _tier_problem(tree, filename: str, lines, message: str, loaded: dict[str, dict]) -> Problem:
+    """Where a problem of engine.privacy.tiers.declared_tiers sits: its message starts with the
+    place, `表单 <key>…` (the first task naming that form) or `流程 <id>…` (that process's
+    property named in it, else its `tier` property)."""
+    for element, key in form_keys(tree):
+        if key in loaded and (message.startswith(f"表单 {key}:") or message.startswith(f"表单 {key} ")):
+            return Problem(filename, lines.start(element), element.get("id") or "-", message)
+    for process in tree.xpath("//bpmn:process", namespaces=NS):
+        process_id = process.get("id") or ""
+        if not (message.startswith(f"流程 {process_id}:") or message.startswith(f"流程 {process_id} ")):
+            continue
+        named = message[len(f"流程 {process_id} 属性 "):].split(":", 1)[0] \
+            if message.startswith(f"流程 {process_id} 属性 ") else "tier"
+        props = [prop for prop in process.xpath("./bpmn:extensionElements/camunda:properties/camunda:property",
+                                                namespaces=NS) if prop.get("name") == named]
+        # Of several `tier` properties, the one whose value the message quotes.
+        prop = next((p for p in props if repr(p.get("value") or "") in message), props[0] if props else None)
+        line = prop.sourceline if prop is not None and prop.sourceline else lines.start(process)
+        return Problem(filename, line, process_id or "-", message)
+    return Problem(filename, 0, "-", message)

@@ -7,6 +7,8 @@ are recomputed here. Every other value must fit its component; keys the form doe
 refused. Failures raise `engine.errors.FormInvalid`: `.fields` maps a field path (`score`,
 `patient.age`, `contacts[0].phone`; `_form` for the submission as a whole) to Chinese messages
 naming the field's label; `.fields_en` has the same messages in English, same keys and order.
+`check_bounds(data, max_bytes)` is the first step: a submission that is not an object, has too
+many keys, nests too deeply or is too large is refused by field before anything recurses into it.
 """
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ from .definition import (Box, FormProblem, Leaf, Repeat, compile_form, declared_
 from .feel import evaluate, is_true
 
 MAX_TEXT = 20_000
+MAX_SUBMISSION_BYTES = 64 * 1024    # as JSON (UTF-8), like engine.runtime.services.MAX_DATA_BYTES
+MAX_FIELDS = 1_000                  # keys at the top of one submission
+MAX_DEPTH = 32                      # lists and objects inside each other
 _EMAIL = re.compile(r"[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
                     r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\Z")
 _PHONE = re.compile(r"(?:\+|00)[1-9][0-9]{6,19}\Z")
@@ -60,6 +65,59 @@ class FormDefinitionError(CarePathError):
 def _invalid(messages: dict[str, list[Msg]]) -> FormInvalid:
     return FormInvalid({key: [str(m) for m in found] for key, found in messages.items()},
                        {key: [m.en for m in found] for key, found in messages.items()})
+
+
+def _scalar_bytes(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "surrogatepass")) + 2
+    return len(repr(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) else 5
+
+
+def _extent(value: Any, budget: int) -> tuple[int, int]:
+    """(depth, approximate JSON bytes) of one value, walked without recursion; the walk stops
+    once the bytes pass `budget` or the depth passes MAX_DEPTH."""
+    size, deepest, stack = 0, 0, [(value, 0)]
+    while stack and size <= budget and deepest <= MAX_DEPTH:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list, tuple)):
+            size += 2 + (3 * len(node) if isinstance(node, dict) else len(node))
+            if size <= budget:
+                if isinstance(node, dict):
+                    size += sum(_scalar_bytes(k) for k in node)
+                stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict) else node))
+        else:
+            size += _scalar_bytes(node) if not isinstance(node, str) or len(node) <= budget else len(node)
+            continue
+        deepest = max(deepest, depth + 1)
+    return deepest, size
+
+
+def check_bounds(data: Any, max_bytes: int = MAX_SUBMISSION_BYTES,
+                 labels: Mapping[str, str] | None = None) -> None:
+    """Refuse, before anything walks it recursively, a submission that is not a JSON object, has
+    more than MAX_FIELDS keys, nests deeper than MAX_DEPTH or is larger than `max_bytes` as JSON:
+    FormInvalid naming the field at fault (by its label in `labels`, else its key), or `_form`."""
+    if not isinstance(data, dict):
+        raise _invalid({"_form": [Msg("提交的数据必须是 JSON 对象", "the submission must be a JSON object")]})
+    if len(data) > MAX_FIELDS:
+        raise _invalid({"_form": [Msg(f"字段过多：{len(data)} 个，上限 {MAX_FIELDS} 个",
+                                      f"too many fields: {len(data)}, at most {MAX_FIELDS}")]})
+    errors: dict[str, list[Msg]] = {}
+    total = 2
+    for key, value in data.items():
+        name = str(key)[:100]
+        label = (labels or {}).get(key) or name
+        depth, size = _extent(value, max_bytes)
+        total += size + _scalar_bytes(str(key)) + 2
+        if depth > MAX_DEPTH:
+            _add(errors, name, _msg(label, f"嵌套超过 {MAX_DEPTH} 层", f"is nested more than {MAX_DEPTH} levels deep"))
+        elif size > max_bytes:
+            _add(errors, name, _msg(label, f"内容过大：超过 {max_bytes} 字节", f"is larger than {max_bytes} bytes"))
+    if not errors and total > max_bytes:
+        _add(errors, "_form", Msg(f"提交的数据过大：约 {total} 字节，上限 {max_bytes} 字节",
+                                  f"the submission is too large: about {total} bytes, at most {max_bytes}"))
+    if errors:
+        raise _invalid(errors)
 
 
 # ---------------------------------------------------------------- marshmallow fields
@@ -265,6 +323,7 @@ class FormValidator:
         self.entries, self.shape = entries, _shape(entries)
         self.schema: Schema = _schema(entries, name)()
         self.variables = frozenset(self.shape)
+        self.labels = {e.segs[0]: e.label for e in _dissolve(entries) if len(e.segs) == 1}
         self._unknown = unknown
         # Conditions read these from the context, not from a submission that may forge them.
         self._fixed = frozenset(e.segs[0] for e in _dissolve(entries) if isinstance(e, Leaf) and len(e.segs) == 1
@@ -293,8 +352,7 @@ class FormValidator:
 
     def validate(self, data: Any, context: Mapping[str, Any] | None = None) -> dict:
         """The cleaned submission; raises FormInvalid naming every field at fault."""
-        if not isinstance(data, dict):
-            raise _invalid({"_form": [Msg("提交的数据必须是 JSON 对象", "the submission must be a JSON object")]})
+        check_bounds(data, MAX_SUBMISSION_BYTES, self.labels)
         errors: dict[str, list[Msg]] = {}
         self._structure(data, self.shape, "", errors)
         context = context if isinstance(context, Mapping) else {}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from SpiffWorkflow.util.task import TaskState
 
 from ..access import Actor, TaskView, can_claim, can_complete, can_release, is_candidate
+from ..forms.schema import check_bounds
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, TaskNotOpen
 from ..pathways import latest_version_or_fail, load_specs
 from ..store import directory as directory_repo
@@ -57,6 +58,7 @@ def check_data(data) -> dict:
         return {}
     if not isinstance(data, dict):
         raise InvalidInput("数据必须是 JSON 对象 (data must be a JSON object)")
+    check_bounds(data, MAX_DATA_BYTES)           # too many keys, too deep, too large: which field
     size = len(json.dumps(data, ensure_ascii=False, default=str).encode())
     if size > MAX_DATA_BYTES:
         raise InvalidInput(f"数据过大: {size} 字节，上限 {MAX_DATA_BYTES} 字节")

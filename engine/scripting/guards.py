@@ -52,6 +52,10 @@ class SandboxLimits:
     :param max_total: budget of items/characters per run, summed over every
         checked result and every ``range()`` created (stops e.g.
         ``[[0] * 10**6 for i in range(10**6)]`` long before the time limit).
+    :param max_variable: most items/characters one task variable may hold after
+        a script (what ``x.append`` in a loop builds until the time limit).
+    :param max_depth: deepest nesting of lists/dicts in a task variable after a
+        script (the stored state is written by recursive serializers).
     """
 
     timeout: float | None = 1.0
@@ -59,6 +63,8 @@ class SandboxLimits:
     max_sequence: int = 1_000_000
     max_int_bits: int = 4096
     max_total: int = 5_000_000
+    max_variable: int = 1_000_000
+    max_depth: int = 64
 
 
 #: Names looked up by rewritten code; never taken from task data or helpers.

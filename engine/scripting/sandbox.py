@@ -14,6 +14,11 @@ any all int float str bool list dict set frozenset tuple range enumerate zip map
 filter reversed isinstance``, ``def``/``lambda``, ``try/except`` and whatever
 helpers (e.g. ``workdays``, ``datetime``) the engine passes through the
 environment globals or ``external_context``.
+
+A script is all or nothing: when it fails, the task data is put back as it was
+before it ran, and what a script leaves must fit ``max_variable``/``max_depth``
+(a list grown by ``append`` until the time limit, or nested deeper than the
+stored state's recursive serializers can write, is refused, not stored).
 """
 from __future__ import annotations
 
@@ -154,23 +159,62 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
 
     def execute(self, script: str, context: dict[str, Any],
                 external_context: Mapping[str, Any] | None = None) -> bool:
-        """Run ``script`` with task data as namespace; new variables become task data."""
+        """Run ``script`` with task data as namespace; new variables become task data.
+
+        All or nothing: a script that fails (refused, timed out, too big a result) leaves the task
+        data exactly as it found it, so a retry starts from the same data."""
         self.check_for_overwrite(context, external_context or {})
         code = compile_or_raise(script, "exec")
+        try:
+            snapshot = copy.deepcopy(context)
+        except (TypeError, copy.Error, RecursionError):
+            snapshot = dict(context)
         my_globals = copy.copy(self.globals)
         self._prepare_context(context)
         my_globals.update(external_context or {})
         context.update(my_globals)
         saved = {name: context.pop(name) for name in RESERVED_NAMES if name in context}
         before = set(context)
+        succeeded = False
         try:
             self._run(code, context, is_eval=False)
+            succeeded = True
         finally:
             self._remove_globals_and_functions_from_context(context, external_context)
             for name in [n for n in context if n.startswith("_") and n not in before]:
                 del context[name]  # _print, _tmpN left by the policy's rewrites
             context.update(saved)
+            problem = self._oversized(context) if succeeded else None
+            if not succeeded or problem is not None:
+                context.clear()
+                context.update(snapshot)
+        if problem is not None:
+            raise ScriptLimitError(problem, None)
         return True
+
+    def _oversized(self, context: Mapping[str, Any]) -> str | None:
+        """What is wrong with the task data a script left, if a variable is nested deeper than
+        ``max_depth`` or holds more than ``max_variable`` items/characters; walked without
+        recursion and only as far as the limits."""
+        limits = self.limits
+        for name, value in context.items():
+            items, stack = 0, [(value, 1)]
+            while stack:
+                node, depth = stack.pop()
+                if isinstance(node, (str, bytes)):
+                    items += len(node)
+                elif isinstance(node, (dict, list, tuple, set, frozenset)):
+                    if depth > limits.max_depth:
+                        return f"脚本留下的变量 {name} 嵌套超过 {limits.max_depth} 层"
+                    items += len(node)
+                    if items <= limits.max_variable:
+                        stack.extend((child, depth + 1) for child in node)          # dict: its keys
+                        if isinstance(node, dict):
+                            stack.extend((child, depth + 1) for child in node.values())
+                if items > limits.max_variable:
+                    return (f"脚本留下的变量 {name} 过大: 超过 {limits.max_variable} 个元素/字符 "
+                            f"(上限 {limits.max_variable})")
+        return None
 
     def _run(self, code: CodeType, namespace: dict[str, Any], *, is_eval: bool) -> Any:
         """Run ``code`` in ``namespace`` with fresh guards, under the deadline; wrap errors."""
