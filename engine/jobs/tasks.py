@@ -40,6 +40,8 @@ def send_digests(now_iso: str | None = None):
 def _engine(now_iso: str | None):
     from ..context import EngineContext
     from ..settings import load_settings, parse_instant
+    from ..store.audit import ORIGIN
+    ORIGIN.set("worker")                  # audit rows written by this job come from a worker
     settings = load_settings()
     now = parse_instant(now_iso, settings.timezone, "now_iso") if now_iso else None
     ctx = EngineContext(settings, now=now)
