@@ -9,7 +9,7 @@ import re
 from .bpmn.companions import MAX_FORM_BYTES, FormKeyError, check_form_key
 from .errors import Conflict, InvalidInput, NotFound
 from .forms import check_form
-from .forms.definition import load_form_json
+from .forms.bounds import load_form_json
 from .store import pathways as pathways_repo
 from .store import workspace as repo
 from .store.runtime import record_event

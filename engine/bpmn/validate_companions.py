@@ -13,7 +13,7 @@ from lxml import etree
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS
 
 from ..forms import check_form
-from ..forms.definition import load_form_json
+from ..forms.bounds import load_form_json
 from ..privacy.services import tier_properties
 from ..privacy.tiers import declared_tiers
 from ..scripting import check_expression

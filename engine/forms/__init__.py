@@ -5,9 +5,11 @@
 raising `FormInvalid` with per-field Chinese (`.fields`) and English (`.fields_en`) messages.
 `parse_feel`/`evaluate` are the FEEL subset used by `conditional.hide` and expression fields.
 """
+from ..errors import FormInvalid
 from .definition import FormProblem, check_form, declared_to_form
 from .feel import FeelError, Node, evaluate, parse_feel
-from .schema import FormDefinitionError, FormInvalid, FormValidator, Msg
+from .messages import Msg
+from .schema import FormDefinitionError, FormValidator
 
 __all__ = [
     "FeelError", "FormDefinitionError", "FormInvalid", "FormProblem", "FormValidator", "Msg", "Node",

@@ -5,8 +5,6 @@
 `path`) and `Repeat` (dynamiclist: a list of objects). Keys and paths are split on dots, as
 form-js does, and each part must be an ASCII identifier not starting with `_` (keys become
 workflow variables). `declared_to_form` turns Camunda `formField` declarations into a form.
-`load_form_json` reads a form's JSON text with a bound on nesting (a deeply nested file is an
-error that says so, not a RecursionError).
 """
 from __future__ import annotations
 
@@ -18,13 +16,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .bounds import check_depth, load_form_json
 from .feel import FeelError, Node, parse_feel
 
 MAX_FORM_BYTES = 256 * 1024
 MAX_COMPONENTS = 500
 MAX_NESTING = 16
 MAX_PATTERN = 200
-MAX_JSON_DEPTH = 64       # arrays and objects inside each other; a form nested MAX_NESTING deep needs ~40
 TEXT = ("textfield", "textarea")
 CHOICE = ("radio", "select", "checklist", "taglist")
 INPUTS = TEXT + CHOICE + ("number", "checkbox", "datetime", "expression")
@@ -334,43 +332,9 @@ def option_key(value: Any) -> tuple:
     return ("n", to_decimal(value)) if is_number(value) else ("s", value)
 
 
-def nesting_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
-    """How deep lists and dicts sit inside each other (a scalar is 0), counted without recursion
-    and only up to `limit + 1`."""
-    deepest, stack = 0, [(value, 1)]
-    while stack and deepest <= limit:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
-        if children is not None:
-            deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return deepest
-
-
-def load_form_json(raw: bytes | bytearray | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """JSON text (a form definition) as Python data; ValueError saying what is wrong and where
-    (line and column of a syntax error), also for text nested deeper than `max_depth`."""
-    try:
-        text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
-        value = json.loads(text)
-    except UnicodeDecodeError as err:
-        raise ValueError(f"第 {err.start + 1} 字节不是 UTF-8 文本 (not UTF-8)") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"第 {err.lineno} 行第 {err.colno} 列: {err.msg}") from None
-    except RecursionError:
-        value = None
-    else:
-        if nesting_depth(value, max_depth) <= max_depth:
-            return value
-    raise ValueError(f"数组与对象嵌套超过 {max_depth} 层 (nested more than {max_depth} levels)")
-
-
 def _load(form: Any, compiler: _Compiler) -> Any:
     try:
-        raw = form if isinstance(form, (bytes, bytearray, str)) else None
-        if raw is None and nesting_depth(form) > MAX_JSON_DEPTH:
-            raise ValueError(f"数组与对象嵌套超过 {MAX_JSON_DEPTH} 层 (nested more than {MAX_JSON_DEPTH} levels)")
-        raw = raw if raw is not None else json.dumps(form, ensure_ascii=False)
+        raw = form if isinstance(form, (bytes, bytearray, str)) else json.dumps(check_depth(form), ensure_ascii=False)
         if len(raw.encode("utf-8") if isinstance(raw, str) else raw) > MAX_FORM_BYTES:
             compiler.problem("", "", f"表单超过 {MAX_FORM_BYTES // 1024} KB (form too large)")
             return None

@@ -7,8 +7,7 @@ are recomputed here. Every other value must fit its component; keys the form doe
 refused. Failures raise `engine.errors.FormInvalid`: `.fields` maps a field path (`score`,
 `patient.age`, `contacts[0].phone`; `_form` for the submission as a whole) to Chinese messages
 naming the field's label; `.fields_en` has the same messages in English, same keys and order.
-`check_bounds(data, max_bytes)` is the first step: a submission that is not an object, has too
-many keys, nests too deeply or is too large is refused by field before anything recurses into it.
+`check_bounds(data, max_bytes)` (engine.forms.bounds) is the first step.
 """
 from __future__ import annotations
 
@@ -18,15 +17,14 @@ from typing import Any, Callable, Mapping
 
 from marshmallow import Schema, ValidationError, fields
 
-from ..errors import CarePathError, FormInvalid
+from ..errors import CarePathError
 from .definition import (Box, FormProblem, Leaf, Repeat, compile_form, declared_to_form, is_number,
                          option_key, to_decimal)
+from .bounds import MAX_SUBMISSION_BYTES, check_bounds
 from .feel import evaluate, is_true
+from .messages import Msg, _add, _invalid, _msg
 
 MAX_TEXT = 20_000
-MAX_SUBMISSION_BYTES = 64 * 1024    # as JSON (UTF-8), like engine.runtime.services.MAX_DATA_BYTES
-MAX_FIELDS = 1_000                  # keys at the top of one submission
-MAX_DEPTH = 32                      # lists and objects inside each other
 _EMAIL = re.compile(r"[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
                     r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\Z")
 _PHONE = re.compile(r"(?:\+|00)[1-9][0-9]{6,19}\Z")
@@ -36,23 +34,6 @@ _ZONES = {"utc_offset": (r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])", "+08:00")
 _MISSING = object()
 
 
-class Msg(str):
-    """A Chinese message carrying its English text in `.en`; marshmallow keeps it unchanged."""
-    en: str
-
-    def __new__(cls, zh: str, en: str) -> Msg:
-        message = super().__new__(cls, zh)
-        message.en = en
-        return message
-
-    def format(self, *args: Any, **kwargs: Any) -> Msg:      # marshmallow formats field messages
-        return self
-
-
-def _msg(label: str, zh: str, en: str) -> Msg:
-    return Msg(f"{label}: {zh}", f"{label}: {en}")
-
-
 class FormDefinitionError(CarePathError):
     """The form definition is unusable; `problems` lists every FormProblem found."""
     code = "form_definition_invalid"
@@ -60,64 +41,6 @@ class FormDefinitionError(CarePathError):
     def __init__(self, problems: list[FormProblem]) -> None:
         super().__init__("表单定义有误：" + "；".join(str(p) for p in problems[:5]))
         self.problems = list(problems)
-
-
-def _invalid(messages: dict[str, list[Msg]]) -> FormInvalid:
-    return FormInvalid({key: [str(m) for m in found] for key, found in messages.items()},
-                       {key: [m.en for m in found] for key, found in messages.items()})
-
-
-def _scalar_bytes(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value.encode("utf-8", "surrogatepass")) + 2
-    return len(repr(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) else 5
-
-
-def _extent(value: Any, budget: int) -> tuple[int, int]:
-    """(depth, approximate JSON bytes) of one value, walked without recursion; the walk stops
-    once the bytes pass `budget` or the depth passes MAX_DEPTH."""
-    size, deepest, stack = 0, 0, [(value, 0)]
-    while stack and size <= budget and deepest <= MAX_DEPTH:
-        node, depth = stack.pop()
-        if isinstance(node, (dict, list, tuple)):
-            size += 2 + (3 * len(node) if isinstance(node, dict) else len(node))
-            if size <= budget:
-                if isinstance(node, dict):
-                    size += sum(_scalar_bytes(k) for k in node)
-                stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict) else node))
-        else:
-            size += _scalar_bytes(node) if not isinstance(node, str) or len(node) <= budget else len(node)
-            continue
-        deepest = max(deepest, depth + 1)
-    return deepest, size
-
-
-def check_bounds(data: Any, max_bytes: int = MAX_SUBMISSION_BYTES,
-                 labels: Mapping[str, str] | None = None) -> None:
-    """Refuse, before anything walks it recursively, a submission that is not a JSON object, has
-    more than MAX_FIELDS keys, nests deeper than MAX_DEPTH or is larger than `max_bytes` as JSON:
-    FormInvalid naming the field at fault (by its label in `labels`, else its key), or `_form`."""
-    if not isinstance(data, dict):
-        raise _invalid({"_form": [Msg("提交的数据必须是 JSON 对象", "the submission must be a JSON object")]})
-    if len(data) > MAX_FIELDS:
-        raise _invalid({"_form": [Msg(f"字段过多：{len(data)} 个，上限 {MAX_FIELDS} 个",
-                                      f"too many fields: {len(data)}, at most {MAX_FIELDS}")]})
-    errors: dict[str, list[Msg]] = {}
-    total = 2
-    for key, value in data.items():
-        name = str(key)[:100]
-        label = (labels or {}).get(key) or name
-        depth, size = _extent(value, max_bytes)
-        total += size + _scalar_bytes(str(key)) + 2
-        if depth > MAX_DEPTH:
-            _add(errors, name, _msg(label, f"嵌套超过 {MAX_DEPTH} 层", f"is nested more than {MAX_DEPTH} levels deep"))
-        elif size > max_bytes:
-            _add(errors, name, _msg(label, f"内容过大：超过 {max_bytes} 字节", f"is larger than {max_bytes} bytes"))
-    if not errors and total > max_bytes:
-        _add(errors, "_form", Msg(f"提交的数据过大：约 {total} 字节，上限 {max_bytes} 字节",
-                                  f"the submission is too large: about {total} bytes, at most {max_bytes}"))
-    if errors:
-        raise _invalid(errors)
 
 
 # ---------------------------------------------------------------- marshmallow fields
@@ -418,12 +341,6 @@ class FormValidator:
                 _add(errors, name, _msg(entry.label, "必填", "is required"))
             elif value is not _MISSING:
                 _put(out, entry.segs, value)
-
-
-def _add(errors: dict, name: str, message: Msg) -> None:
-    found = errors.setdefault(name, [])
-    if message not in found:
-        found.append(message)
 
 
 def _flatten(messages: Any, shape: Any, prefix: str, errors: dict) -> None:

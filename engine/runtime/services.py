@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from SpiffWorkflow.util.task import TaskState
 
 from ..access import Actor, TaskView, can_claim, can_complete, can_release, is_candidate
-from ..forms.schema import check_bounds
+from ..forms.bounds import check_bounds
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, TaskNotOpen
 from ..pathways import latest_version_or_fail, load_specs
 from ..store import directory as directory_repo
