@@ -114,12 +114,13 @@ def task_page(ctx, task_id: int, username: str) -> dict:
         # Whoever may see the task reads the person's basic information; the rest by tier.
         units = [task.org_path, *(person_units(session, person) if person else [])]
         found = reading_for(ctx, session, username, person, units, named=True)
-        values, hidden = split_by_tier({
-            key: value for key, value in (instance.variables or {}).items()
-            if form is not None and key in _form_keys(form)}, data_tiers(ctx, session, instance.version_id),
-            found.tiers)
         if draft:
             values, hidden = dict(draft.data), {}          # what this user typed
+        else:
+            values, hidden = split_by_tier({
+                key: value for key, value in (instance.variables or {}).items()
+                if form is not None and key in _form_keys(form)}, data_tiers(ctx, session, instance.version_id),
+                found.tiers)
         audit_read(ctx, session, username, person.id if person else None, f"task:{task.id}", found, hidden)
         names = repo.user_names(session, {n for n in (task.assignee, task.completed_by) if n})
         orgs = repo.org_names(session, {task.org_code} | ({person.org_code} if person else set()))

@@ -14,7 +14,6 @@ from engine import records
 from engine.agencies import AGENCIES, agency_label
 from engine.errors import InvalidInput, NotFound, PermissionDenied
 from engine.privacy import services as privacy
-from engine.privacy.rules import may_break_glass
 from engine.privacy.tiers import TIERS, tier_label
 
 from .auth import current_username
@@ -56,11 +55,8 @@ def show(person_id: int):
 def _not_visible(person_id: int):
     """The same 404 for a person who does not exist and one outside the user's scope; staff who
     read person data somewhere are offered break-glass."""
-    from engine.store import directory as directory_repo
-    with engine().db.unit_of_work() as session:
-        offer = may_break_glass(directory_repo.user_grants(session, current_username()),
-                                directory_repo.role_tiers(session))
-    return render_template("people/not_visible.html", person_id=person_id, offer=offer,
+    return render_template("people/not_visible.html", person_id=person_id,
+                           offer=privacy.offers_break_glass(engine(), current_username()),
                            minutes=engine().settings.break_glass_minutes), 404
 
 

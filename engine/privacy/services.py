@@ -176,6 +176,12 @@ def consents_of(ctx, session, person_id: int) -> list[dict]:
 
 # --- break-glass ----------------------------------------------------------------------------------
 
+def offers_break_glass(ctx, username: str) -> bool:
+    """Whether this user's roles read person data somewhere, so break-glass is theirs to use."""
+    with ctx.db.unit_of_work() as session:
+        return may_break_glass(directory_repo.user_grants(session, username), directory_repo.role_tiers(session))
+
+
 def break_glass(ctx, person_id: int, username: str, reason: str) -> dict:
     """Open a person's record outside the user's scope for `break_glass_minutes`, with a stated
     reason; the supervisors over the person's unit are told at once."""
