@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 FRONT  := webui/frontend
 BUNDLE := webui/static/dist/.built
 
-.PHONY: run test install frontend system clean
+.PHONY: run test test-sqlite test-postgres bench bench-quick install frontend system clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ $(BUNDLE): $(FRONT)/node_modules/.package-lock.json $(FRONT)/build.mjs $(shell f
 install: $(STAMP) $(BUNDLE)
 frontend: $(BUNDLE)
 
-# Redis and Chromium for the suite's real servers and browser (apt-get when run as root).
+# PostgreSQL, Redis and Chromium for the suite's real servers and browser (apt-get as root).
 system:
 	bash .ci/system-deps
 
@@ -35,8 +35,23 @@ system:
 run: install
 	$(BIN)/carepath run
 
+# The whole suite on SQLite, then every test that uses a database again on PostgreSQL.
 test: install system
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	CAREPATH_TEST_BACKEND=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-sqlite: install system
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-postgres: install system
+	CAREPATH_TEST_BACKEND=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info webui/static/dist $(FRONT)/node_modules
+
+# Benchmarks (bench/README.md): figures to bench/results.json and bench/results.md.
+bench: install system
+	$(BIN)/carepath bench
+
+bench-quick: install system
+	$(BIN)/carepath bench --quick

@@ -60,13 +60,14 @@ def snapshot(cli: Cli) -> dict:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """One demo database for the module, loaded on an empty file at NOW (the loads are the slow
-    part: every demo password is hashed with argon2)."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'carepath.sqlite'}"
+def demo(tmp_path_factory, databases):
+    """One demo database for the module, loaded on an empty database at NOW (the loads are the
+    slow part: every demo password is hashed with argon2)."""
+    url, drop = databases.fresh(tmp_path_factory.mktemp("demo"))
     cli = Cli(url)
     report = cli.json("demo", "--now", NOW)
-    return cli, url, report
+    yield cli, url, report
+    drop()
 
 
 # --- what the load reports and leaves behind -------------------------------------------------------

@@ -33,7 +33,6 @@ The registrations of P1 and P2 (4 tasks done on 4 August) fall before the window
 """
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timedelta
 
 import pytest
@@ -50,7 +49,7 @@ from engine.settings import Settings
 from engine.store import indicators as repo
 from engine.store.models import Instance
 
-from conftest import BPMN, DATA, SHANGHAI, T0, deploy_pathways, task_by_element
+from conftest import BPMN, DATA, SHANGHAI, T0, build_region, deploy_pathways, task_by_element
 
 PROVINCE, CITY = "510000", "510700"
 JIANGYOU, TAIPING, ZHONGBA, FUCHENG = "510781", "510781001", "510781002", "510703"
@@ -155,13 +154,14 @@ def _build(ctx) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory, region_template):
-    path = tmp_path_factory.mktemp("indicators") / "carepath.sqlite"
-    shutil.copyfile(region_template, path)
-    ctx = EngineContext(Settings(database_url=f"sqlite:///{path}"), now=UNTIL)
+def scenario(tmp_path_factory, databases):
+    databases.template("region", build_region)
+    url, drop = databases.fresh(tmp_path_factory.mktemp("indicators"), "region")
+    ctx = EngineContext(Settings(database_url=url), now=UNTIL)
     ids = _build(ctx)
     yield ctx, ids
     ctx.db.dispose()
+    drop()
 
 
 @pytest.fixture

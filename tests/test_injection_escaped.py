@@ -23,7 +23,7 @@ from engine.pathways import deploy_files
 from engine.people import register_person
 from engine.runtime import services, sla
 
-from conftest import FORMS, PATHWAYS, SHANGHAI, T0
+from conftest import FORMS, PATHWAYS, SHANGHAI, T0, build_region
 from pathway_steps import do
 from web import LiveServer, MovableClock, WebClient, log_in, require_bundles, screenshot
 
@@ -59,15 +59,16 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, region_template):
+def world(tmp_path_factory, databases):
     """The demo region with hostile text typed into every place a user or analyst can type."""
     from engine.context import EngineContext
     from engine.directory import load_directory
     from engine.settings import Settings
     from webui import create_app
     root = tmp_path_factory.mktemp("injection")
-    shutil.copyfile(region_template, root / "carepath.sqlite")
-    ctx = EngineContext(Settings(database_url=f"sqlite:///{root / 'carepath.sqlite'}"), now=T0)
+    databases.template("region", build_region)
+    url, drop = databases.fresh(root, "region")
+    ctx = EngineContext(Settings(database_url=url), now=T0)
 
     renamed = root / "teacher.yaml"          # JSON is YAML: the class teacher's display name
     renamed.write_text(json.dumps({"users": [{"username": "teacher_wang", "name": hostile("用户"), "roles": [
@@ -114,6 +115,7 @@ def world(tmp_path_factory, region_template):
     app = create_app(ctx, now=MovableClock(nov(12, 12)).now)
     yield World(app, ctx, person["id"], started.instance, plan["id"], screening["id"])
     ctx.db.dispose()
+    drop()
 
 
 def assert_escaped(page: str, where: str) -> None:

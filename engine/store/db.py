@@ -22,7 +22,7 @@ _APPEND_ONLY_SQLITE = [
 
 _APPEND_ONLY_POSTGRES = [
     "CREATE OR REPLACE FUNCTION carepath_append_only() RETURNS trigger AS $$ "
-    "BEGIN RAISE EXCEPTION '% are append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql",
+    "BEGIN RAISE EXCEPTION '%% are append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql",  # %% for psycopg
 ] + [statement for table in _APPEND_ONLY_TABLES for statement in (
     f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
     f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} "
