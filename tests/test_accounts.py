@@ -194,11 +194,11 @@ def test_a_wrong_current_password_counts_as_a_failed_sign_in(site):
 
 # --- disabled, never deleted -------------------------------------------------------------------------
 
-def test_a_disabled_users_session_ends_at_their_next_request(site, db_url):
+def test_a_disabled_users_session_ends_at_their_next_request(site):
     app, clock, ctx = site
     teacher = signed_in(app, "teacher_wang")
     assert teacher.get("/tasks").status_code == 200
-    cli = Cli(db_url)                                     # the same database file as the app's
+    cli = Cli(ctx.settings.database_url)                  # the app's database
     out = cli.json("user", "disable", "teacher_wang", "--reason", "调离太平镇", "--now", "2026-11-02T10:05:00+08:00")
     assert (out["username"], out["active"], out["changed"]) == ("teacher_wang", False, True)
     ended = teacher.get("/tasks")
@@ -314,9 +314,9 @@ def test_set_password_from_stdin_follows_the_policy_and_ends_the_users_sessions(
         ctx.db.dispose()
 
 
-def test_set_password_without_stdin_prompts_twice(ctx, db_url, monkeypatch):
+def test_set_password_without_stdin_prompts_twice(ctx, monkeypatch):
     from engine.cli import cli as carepath
-    monkeypatch.setenv("CAREPATH_DATABASE_URL", db_url)
+    monkeypatch.setenv("CAREPATH_DATABASE_URL", ctx.settings.database_url)
     monkeypatch.delenv("CAREPATH_NOW", raising=False)
     typed = f"{NEW_PASSWORD}\n{NEW_PASSWORD}-typo\n{NEW_PASSWORD}\n{NEW_PASSWORD}\n"
     # In a copied context: the command sets the audit origin ("cli") for the rest of its context.

@@ -467,10 +467,10 @@ def test_only_an_analyst_over_the_instance_may_migrate_it(school, tmp_path):
 
 # --- the command line ----------------------------------------------------------------------------
 
-def test_the_cli_previews_without_writing_and_migrates_refusing_loudly(school, db_url):
+def test_the_cli_previews_without_writing_and_migrates_refusing_loudly(school):
     screening, talk = school.at_screening("L-1"), school.at_talk("L-2")
     school.deploy_v2()
-    cli = Cli(db_url)
+    cli = Cli(school.ctx.settings.database_url)
     before = snapshot(school.ctx, [screening, talk])
 
     preview = cli.run("instance", "migrate", "--to", "2", "--preview", "--json", str(screening), str(talk), check=False)

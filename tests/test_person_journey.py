@@ -19,6 +19,7 @@ from engine.runtime import services, sla
 from engine.store.people import person_by_ref
 
 from conftest import SHANGHAI, T0, deploy_pathways, task_by_element
+from plans import explain, scans
 from test_pathway_diagnosis_relief import CONFIRMED_DIBAO, ELIGIBLE, PLAN, SETTLED
 
 CITY, COUNTY, VILLAGE = "510700", "510781", "510781001001"
@@ -331,5 +332,5 @@ def test_the_journey_takes_a_fixed_handful_of_indexed_queries_however_long_it_is
     # The events of the person's instances come from the instance index, not a scan.
     sql, params = next((s, p) for s, p in statements if "FROM events" in s)
     with ctx.db.engine.connect() as connection:
-        plan = "\n".join(r[-1] for r in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params))
-    assert "ix_events_instance_id" in plan and "SCAN events" not in plan, plan
+        plan = explain(connection, sql, params)
+    assert "ix_events_instance_id" in plan and not scans(plan, "events"), plan

@@ -1,6 +1,5 @@
 """The hot reads are index lookups: the sweep's due query and the inbox, on SQLite's planner and
-on PostgreSQL's (told to avoid sequential scans, since on a test's few rows a scan is cheapest: the
-question is whether an index can serve the query at all)."""
+on PostgreSQL's (see tests/plans.py)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -8,25 +7,18 @@ from datetime import datetime, timezone
 
 from engine.store import runtime as repo
 
-
-def _explain(connection, statement: str, params=None) -> str:
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("SET enable_seqscan = off")
-        rows = connection.exec_driver_sql(f"EXPLAIN {statement}", params or ())
-        return "\n".join(row[0] for row in rows)
-    rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params or ())
-    return "\n".join(row[-1] for row in rows)
+from plans import explain, scans
 
 
 def _plan(session, query) -> str:
     dialect = session.connection().dialect
     compiled = query.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-    return _explain(session.connection(), str(compiled))
+    return explain(session.connection(), str(compiled))
 
 
 def _no_scan(plan: str, *tables: str) -> None:
     for table in tables:
-        assert f"SCAN {table}" not in plan and f"Seq Scan on {table}" not in plan, plan
+        assert not scans(plan, table), plan
 
 
 def test_due_instances_come_from_the_wake_at_index(ctx):
@@ -56,6 +48,6 @@ def test_inbox_is_driven_by_the_grants_index(ctx):
         event.remove(ctx.db.engine, "before_cursor_execute", listener)
     statement, params = captured[-1]
     with ctx.db.engine.connect() as connection:
-        plan = _explain(connection, statement, params)
+        plan = explain(connection, statement, params)
     assert "ix_task_grants_role_path" in plan or "ix_task_grants_username" in plan, plan
     _no_scan(plan, "task_grants", "human_tasks")

@@ -144,8 +144,11 @@ def _indexes(db: Database, table: str) -> set[str]:
 
 
 def _make_v2(db: Database) -> None:
-    """What a database created by CarePath before schema v3 looks like."""
+    """What a database created by CarePath before schema v3 looks like (so before Alembic too)."""
     with db.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE alembic_version")
+        connection.exec_driver_sql("DROP INDEX ix_instances_status_wake")
+        connection.exec_driver_sql("CREATE INDEX ix_instances_status_wake ON instances (status, wake_at)")
         connection.exec_driver_sql("DROP INDEX ix_human_tasks_status_completed")
         connection.exec_driver_sql("DROP INDEX ix_instances_process_started")
         connection.exec_driver_sql("ALTER TABLE human_tasks DROP COLUMN stage")
@@ -213,6 +216,7 @@ def test_an_upgrade_interrupted_after_the_column_completes_its_indexes(region):
     region.db.dispose()
     db = Database(url)
     with db.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE alembic_version")     # interrupted before Alembic came
         connection.exec_driver_sql("DROP INDEX ix_human_tasks_status_completed")
         connection.exec_driver_sql("UPDATE schema_info SET version = 2")
     assert db.create_schema() == 5

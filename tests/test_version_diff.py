@@ -216,11 +216,11 @@ def test_two_deployed_versions_are_compared_with_their_forms(region, tmp_path):
         diff_versions(region, "school_screening", 1, 3)
 
 
-def test_pathway_diff_command(region, tmp_path, db_url):
+def test_pathway_diff_command(region, tmp_path):
     pathways = copy_library(tmp_path)
     deploy_version(region, pathways, "school_screening", SOURCE)
     deploy_version(region, pathways, "school_screening", school_v2())
-    cli = Cli(db_url)
+    cli = Cli(region.settings.database_url)
 
     data = cli.json("pathway", "diff", "school_screening", "1", "2")
     assert [e["id"] for e in data["added"]] == ["guardian_notice", "flow_notice_done"]

@@ -12,6 +12,7 @@ from ..settings import SettingsError
 from . import deadlines, layout, setup, versions, work  # noqa: F401  (importing them registers the commands)
 from . import audit  # noqa: F401  (registers `carepath audit`)
 from . import users  # noqa: F401  (registers `carepath user`)
+from . import db  # noqa: F401  (registers `carepath db`)
 from ..jobs.commands import enqueue, worker
 from .common import cli
 

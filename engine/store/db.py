@@ -1,67 +1,16 @@
-"""Connecting to the database and creating the schema."""
+"""Connecting to the database and bringing its schema up to date (Alembic: engine/store/migrations)."""
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, inspect, select
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import notify as _notify_tables  # noqa: F401  (registers the notification tables)
-from .models import SCHEMA_VERSION, Base, HumanTask, Instance, SchemaInfo
-
-_APPEND_ONLY_TABLES = ("events", "audit_log")
-
-_APPEND_ONLY_SQLITE = [
-    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table} "
-    f"BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"
-    for table in _APPEND_ONLY_TABLES for verb in ("update", "delete")]
-
-
-_APPEND_ONLY_POSTGRES = [
-    "CREATE OR REPLACE FUNCTION carepath_append_only() RETURNS trigger AS $$ "
-    "BEGIN RAISE EXCEPTION '%% are append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql",  # %% for psycopg
-] + [statement for table in _APPEND_ONLY_TABLES for statement in (
-    f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
-    f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} "
-    "FOR EACH STATEMENT EXECUTE FUNCTION carepath_append_only()")]
-
-
-# Schema v3: the care stage of a task, the indexes the supervisors' indicators read through, and
-# the index from an instance to those it started (a person's journey).
-# (Drafts of task forms live in a table of their own, which create_all adds.)
-_V3_INDEXES = ("ix_human_tasks_status_completed", "ix_instances_process_started",
-               "ix_instances_parent_instance_id")
-
-
-def _upgrade_to_v3(connection) -> None:
-    """Add `human_tasks.stage` and the v3 indexes to a database created before v3 (SQLite and
-    PostgreSQL); what is already there is left alone, so a half-done upgrade completes."""
-    columns = {column["name"] for column in inspect(connection).get_columns("human_tasks")}
-    if "stage" not in columns:
-        connection.exec_driver_sql("ALTER TABLE human_tasks ADD COLUMN stage VARCHAR(32)")
-    for table in (HumanTask.__table__, Instance.__table__):
-        for index in table.indexes:
-            if index.name in _V3_INDEXES:
-                index.create(connection, checkfirst=True)
-
-
-def _upgrade_to_v4(connection) -> None:
-    """Schema v4: the decision tables a version was deployed with (the modeler's workspace is a
-    table of its own, which create_all adds)."""
-    columns = {column["name"] for column in inspect(connection).get_columns("pathway_versions")}
-    if "decision_sources" not in columns:
-        connection.exec_driver_sql("ALTER TABLE pathway_versions ADD COLUMN decision_sources JSON")
-
-
-def _upgrade_to_v5(connection) -> None:
-    """Schema v5: the tiers of person data a role reads (consents, break-glass, the audit log and
-    sign-in attempts are tables of their own, which create_all adds)."""
-    columns = {column["name"] for column in inspect(connection).get_columns("roles")}
-    if "tiers" not in columns:
-        connection.exec_driver_sql("ALTER TABLE roles ADD COLUMN tiers JSON")
+from .models import SCHEMA_VERSION
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -113,26 +62,15 @@ class Database:
             session.close()
 
     def create_schema(self) -> int:
-        """Create missing tables and record the schema version; safe to run again."""
-        Base.metadata.create_all(self.engine)
-        with self.unit_of_work() as session:
-            statements = {"sqlite": _APPEND_ONLY_SQLITE, "postgresql": _APPEND_ONLY_POSTGRES}
-            for statement in statements.get(self.dialect, []):
-                session.connection().exec_driver_sql(statement)
-            info = session.scalar(select(SchemaInfo))
-            if info is None:
-                session.add(SchemaInfo(id=1, version=SCHEMA_VERSION))
-            elif info.version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"database schema v{info.version} is newer than this CarePath (v{SCHEMA_VERSION})")
-            else:
-                if info.version < 3:
-                    _upgrade_to_v3(session.connection())
-                if info.version < 4:
-                    _upgrade_to_v4(session.connection())
-                if info.version < 5:
-                    _upgrade_to_v5(session.connection())
-                info.version = SCHEMA_VERSION
+        """Bring the schema to this CarePath's newest Alembic revision (engine/store/migrations):
+        an empty database gets every revision, a database from before Alembic its hand-made
+        upgrades to v5 and then the revisions, one at an unknown (newer) revision is refused
+        with `SchemaError`. Safe to run again, and from two processes at once.
+
+        Returns the legacy schema version (5, what `schema_info` holds in every database), which
+        callers print; `carepath db current` tells the revision."""
+        from .migrations import runner
+        runner.upgrade(self)
         return SCHEMA_VERSION
 
     def dispose(self) -> None:

@@ -192,7 +192,8 @@ class Instance(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     __mapper_args__ = {"version_id_col": lock_version}
     __table_args__ = (
-        Index("ix_instances_status_wake", "status", "wake_at"),
+        # The sweep's due query, `ORDER BY wake_at, id` included (revision 0002_due_order).
+        Index("ix_instances_status_wake", "status", "wake_at", "id"),
         # Indicators: a programme's instances started in a window (schema v3).
         Index("ix_instances_process_started", "process_id", "started_at"),
     )
