@@ -4,7 +4,9 @@
 handful of indexed queries whatever the number of events. `instance_diagram` also loads that one
 instance's workflow, once, through the runtime's loader: the tables record user tasks and fired
 timers, but not which gateways, start/end events, script tasks, call activities or catch events
-the token passed or waits at, nor which called pathway an element belongs to.
+the token passed or waits at, nor which called pathway an element belongs to. What a save
+removed from a looping instance's task tree (engine.bpmn.compaction) is counted back in from the
+history it kept.
 
 What a given user may see of them — jurisdiction, tiers, consent, break-glass, the audit of the
 read — is engine.records, which the web handlers call.
@@ -15,6 +17,7 @@ from datetime import datetime
 
 from SpiffWorkflow.util.task import TaskState
 
+from .bpmn.compaction import diagram_processes, history_of
 from .bpmn.timers import TIMER_CLASSES, pending_wake_time
 from .errors import NotFound
 from .pathways import load_specs
@@ -252,17 +255,20 @@ def diagram_of(ctx, session, row, unit, tasks) -> dict:
     fired: dict[str, datetime] = {}
     for event in repo.timer_events(session, row.id):
         fired[event.detail.get("element")] = event.at
-    process_of = _processes(workflow)
-    elements: dict[str, dict[str, dict]] = {process_id: {} for process_id in set(process_of.values())}
+    process_of = diagram_processes(workflow)
+    history = history_of(workflow)
+    elements: dict[str, dict[str, dict]] = {process_id: {} for process_id in {*process_of.values(), *history}}
     for key, sub in [(None, workflow), *workflow.subprocesses.items()]:
         for task in sub.tasks.values():
             state = _state(task)
             if state is not None and task.task_spec.bpmn_id:
                 _merge(elements[process_of[key]], task, state, fired)
+    _merge_history(elements, history, {workflow.spec.name: workflow.spec, **workflow.subprocess_specs}, fired)
     by_spiff_id = {str(t.id): t for sub in (workflow, *workflow.subprocesses.values()) for t in sub.tasks.values()}
     for human in sorted(tasks, key=lambda t: (t.status in ACTIVE, t.id)):   # the latest active one wins
         spiff = by_spiff_id.get(human.spiff_task_id)
-        process_id = process_of[_key(spiff)] if spiff is not None else row.process_id
+        process_id = process_of[_key(spiff)] if spiff is not None \
+            else _process_having(elements, human.element, row.process_id)
         element = elements.setdefault(process_id, {}).setdefault(human.element, {
             "name": human.name, "type": "User Task", "state": "cancelled", "count": 0})
         element.update(task=human.id, status=human.status, due_at=human.due_at, completed_at=human.completed_at,
@@ -290,25 +296,6 @@ def diagram_of(ctx, session, row, unit, tasks) -> dict:
 def _key(task):
     """The subprocess a task runs in (None: the instance's own workflow)."""
     return task.workflow.parent_task_id
-
-
-def _processes(workflow) -> dict:
-    """Subprocess key → the process id whose diagram shows its elements: a call activity's
-    subprocess is the called pathway; an embedded (or event) subprocess belongs to its parent's.
-    The Camunda parser gives both the same spec class, so the element kind the parser recorded
-    from the BPMN tag (`description`) tells them apart."""
-    found = {None: workflow.spec.name}
-
-    def resolve(key):
-        if key not in found:
-            sub = workflow.subprocesses[key]
-            parent = workflow.get_task_from_id(key)
-            found[key] = sub.spec.name if _kind(parent.task_spec) == "Call Activity" else resolve(_key(parent))
-        return found[key]
-
-    for key in workflow.subprocesses:
-        resolve(key)
-    return found
 
 
 def _kind(spec) -> str:
@@ -342,6 +329,44 @@ def _merge(found: dict, task, state: str, fired: dict) -> None:
     if isinstance(getattr(spec, "event_definition", None), TIMER_CLASSES):
         element["due_at"] = pending_wake_time(task) or element["due_at"]   # when it fires next
         element["completed_at"] = fired.get(spec.bpmn_id)                   # when it last fired
+
+
+def _merge_history(elements: dict, history: dict, specs: dict, fired: dict) -> None:
+    """Add what compaction removed from the task tree (engine.bpmn.compaction): per element, how
+    often it completed and whether it was cancelled. An element the instance's current version
+    no longer has (a migration removed it) is left out, as its tasks are."""
+    for process_id, found in history.items():
+        for bpmn_id, past in found.items():
+            spec = _element_spec(specs.get(past.get("spec")), bpmn_id)
+            if spec is None:
+                continue
+            state = "completed" if past.get("completed") else "cancelled" if past.get("cancelled") else None
+            if state is None:
+                continue
+            element = elements[process_id].setdefault(bpmn_id, {
+                "name": spec.bpmn_name, "type": _kind(spec), "state": state, "count": 0, "due_at": None,
+                "completed_at": None, "by": None})
+            if _RANK[state] > _RANK[element["state"]]:
+                element["state"] = state
+            element["count"] += past.get("completed", 0)
+            if isinstance(getattr(spec, "event_definition", None), TIMER_CLASSES):
+                element["completed_at"] = fired.get(bpmn_id)
+
+
+def _element_spec(process, bpmn_id: str):
+    if process is None:
+        return None
+    spec = process.task_specs.get(bpmn_id)
+    if spec is not None and getattr(spec, "bpmn_id", None) == bpmn_id:
+        return spec
+    return next((ts for ts in process.task_specs.values() if getattr(ts, "bpmn_id", None) == bpmn_id), None)
+
+
+def _process_having(elements: dict, element: str, default: str) -> str:
+    """The diagram a human task's element is on when compaction removed its workflow task: the
+    one process that has the element, else the instance's own."""
+    having = sorted(process_id for process_id, found in elements.items() if element in found)
+    return having[0] if len(having) == 1 else default
 
 
 def _markers(elements: dict) -> dict:

@@ -18,6 +18,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..assignment import AssignmentError
+from ..bpmn.compaction import compact
 from ..bpmn.messages import CarePathMessage, correlation_values
 from ..bpmn.moments import MomentError
 from ..bpmn.serializer import STATE_FORMAT
@@ -77,6 +78,7 @@ def load(ctx, session, instance_id: int) -> tuple[Instance, BpmnWorkflow]:
     spec, subprocess_specs = load_specs(ctx, session, row.version_id)
     engine = ctx.script_engine(_org_path(session, row.org_code))
     workflow = ctx.serializer.state_from_bytes(row.state, spec, subprocess_specs, engine)
+    compact(workflow)     # a state saved before compaction existed is as small as it would be now
     return row, workflow
 
 
@@ -214,6 +216,7 @@ def persist(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str | No
         row.status, row.error = "running", None
     row.wake_at = min(wakes) if wakes and row.status == "running" else None
     row.variables = current_variables(workflow)
+    compact(workflow)             # history nothing reads any more: state bounded by what is live
     row.state = ctx.serializer.state_to_bytes(workflow)
     row.state_format = STATE_FORMAT
     row.updated_at = now

@@ -10,6 +10,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.util.diff import migrate_workflow
 from SpiffWorkflow.util.task import TaskState
 
+from ..bpmn.compaction import splice
 from ..bpmn.timers import TIMER_CLASSES, pending_wake_time
 from ..bpmn.versiondiff import spec_changes
 from . import instances as runtime
@@ -195,19 +196,9 @@ def _prune_stale(workflow, sub) -> None:
 
 def _splice(workflow, sub, task) -> None:
     """Remove a finished task from the tree, its children taking its place under its parent."""
-    parent = task.parent
-    if parent is None:
+    if task.parent is None:
         raise Unsafe(f"元素 {task.task_spec.name} 是流程的起点")
-    position = parent._children.index(task.id)
-    parent._children[position:position + 1] = list(task._children)
-    for child in task.children:
-        child._parent = parent.id
-    task._children = []
-    if task.id in workflow.subprocesses:
-        workflow.delete_subprocess(task)
-    del sub.tasks[task.id]
-    if sub.last_task is task:
-        sub.last_task = parent
+    splice(workflow, sub, task)
 
 
 def _check_specs(workflow) -> None:

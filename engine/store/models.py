@@ -10,6 +10,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import UTCDateTime
 
+# Legacy: the hand-numbered schema of databases from before Alembic (`schema_info`). New schema
+# changes are Alembic revisions (engine/store/migrations); this number no longer moves.
 SCHEMA_VERSION = 5
 
 
