@@ -6,16 +6,22 @@ task) at the nearest unit at or above the task's that has such a supervisor; lev
 working days goes to the same role at the next unit above that. Each (task, level) is raised once:
 a re-run at the same time creates nothing twice. Due work is found by index, so the cost follows
 what is due, not what is active.
+
+Sweeps running at once raise each step once. A task is worked in its own transaction, claimed
+with FOR UPDATE SKIP LOCKED on PostgreSQL (another sweep's task is passed over; that sweep raises
+it). Everywhere, and alone on SQLite: (task, level) is unique in `escalations`, so the slower of two
+sweeps fails on its insert, and the task's level moves only by a conditional update from the level
+the sweep read; either way that sweep rolls back its escalation, notifications and event.
 """
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..calendars import chain_of
 from ..store import escalation as repo
-from ..store.runtime import ACTIVE, record_event
+from ..store.runtime import ACTIVE, is_retryable, record_event
 from ..store.models import HumanTask
 
 
@@ -57,11 +63,15 @@ def _notify(session, now: datetime, usernames: list[str], task: HumanTask, level
            link={"task": task.id, "escalation": escalation_id}, dedupe_key=f"escalation:{task.id}:{level}")
 
 
+class _LostRace(Exception):
+    """Another sweep, a completion or a pause changed the task first; roll back."""
+
+
 def _raise_steps(ctx, session, task: HumanTask, now: datetime) -> list[int]:
     steps = ctx.policy().ladder(task.escalation_ladder)
     calendar = ctx.calendar(chain_of(task.org_path))
     raised = []
-    level = task.escalation_level or 0
+    level = start = task.escalation_level or 0
     while level < len(steps) and task.due_at is not None and steps[level].moment(task.due_at, calendar) <= now:
         step = steps[level]
         level += 1
@@ -82,9 +92,10 @@ def _raise_steps(ctx, session, task: HumanTask, now: datetime) -> list[int]:
         record_event(session, now, "escalation_raised", task.instance_id, task.id, level=level,
                      role=role, org=org, escalation=row.id, recipients=recipients)
         raised.append(row.id)
-    task.escalation_level = level
-    task.next_escalation_at = (steps[level].moment(task.due_at, calendar)
-                               if level < len(steps) and task.due_at is not None else None)
+    following = (steps[level].moment(task.due_at, calendar)
+                 if level < len(steps) and task.due_at is not None else None)
+    if not repo.advance_level(session, task.id, start, level, following):
+        raise _LostRace()
     return raised
 
 
@@ -108,12 +119,22 @@ def raise_due_escalations(ctx, now: datetime, batch: int = 500) -> list[int]:
             return raised
         for task_id in due:
             done.add(task_id)
-            new: list[int] = []
-            try:
-                with ctx.db.unit_of_work() as session:
-                    task = repo.lock_task(session, task_id)
-                    if task is not None and task.status in ACTIVE and task.paused_at is None:
-                        new = _raise_steps(ctx, session, task, now)
-            except IntegrityError:
-                continue   # another sweep raised the same (task, level) first
-            raised += new
+            raised += _raise_task(ctx, task_id, now)
+
+
+def _raise_task(ctx, task_id: int, now: datetime, attempts: int = 3) -> list[int]:
+    """Raise one task's due steps in one unit of work; [] when another sweep holds the task or
+    raised them first. A deadlock PostgreSQL broke is run again."""
+    for _ in range(attempts):
+        try:
+            with ctx.db.unit_of_work() as session:
+                task = repo.lock_task(session, task_id)
+                if task is None or task.status not in ACTIVE or task.paused_at is not None:
+                    return []
+                return _raise_steps(ctx, session, task, now)
+        except (IntegrityError, _LostRace):
+            return []      # another sweep raised the same (task, level) first, or the task moved on
+        except DBAPIError as err:
+            if not is_retryable(err):
+                raise
+    return []

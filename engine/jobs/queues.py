@@ -34,17 +34,18 @@ def queue(name: str, connection: Redis) -> Queue:
 
 
 def enqueue(connection: Redis, job: PeriodicJob, now: datetime | None, job_id: str | None = None,
-            queued_ttl: int | None = None):
+            queued_ttl: int | None = None, arguments: dict | None = None):
     """Enqueue one run of `job` at engine time `now` (None: the worker's engine clock when it runs).
 
     Without `job_id` the run gets a fresh id (`sweep-manual-…`), so an operator's run is never
-    mistaken for, or merged with, a periodic one."""
+    mistaken for, or merged with, a periodic one. `arguments`: further keyword arguments of the
+    job function (JSON values), e.g. a sweep's `batch`."""
     retry = None
     if job.retry_intervals:
         retry = Retry(max=len(job.retry_intervals), interval=list(job.retry_intervals))
     return queue(job.queue, connection).enqueue_call(
         func=job.func,
-        kwargs={"now_iso": now.isoformat() if now is not None else None},
+        kwargs={**(arguments or {}), "now_iso": now.isoformat() if now is not None else None},
         job_id=job_id or f"{job.id}-manual-{uuid4().hex[:12]}",
         timeout=job.timeout_seconds,
         result_ttl=RESULT_TTL,

@@ -6,7 +6,10 @@ one email (or one webhook post) listing every item created up to `now`; those it
 `digest_runs` holds one row per (user, channel, local day), so a second sweep the same day, or
 two sweeps at once, send nothing more; items queued after the day's digest wait for the next day.
 
-Sending follows the outbox's rules (at least once, lease, backoff). A digest that still fails
+Sending follows the outbox's rules (at least once; a claim that counts the attempt and leases
+the run, records fenced by the attempt number; backoff): sweeps running at once send each digest
+once, and a sweep that dies between sending and recording leaves the run claimed until its lease
+runs out, when the next sweep sends it again (the email keeps its Message-ID). A digest that still fails
 after `MAX_ATTEMPTS` is marked failed for that day and its items roll over to the next day's digest.
 A user whose address changed gets the digest at the newest queued address. Email digests wait,
 untouched, while no SMTP host is configured.
@@ -47,17 +50,17 @@ def _send_one(ctx, username: str, channel: str, day: date, now: datetime) -> boo
         delivery_ids = [delivery.id for delivery, _ in rows]
         address = max(rows, key=lambda row: row[0].id)[0].address if rows else None
         if not rows:
-            repo.record_digest_sent(session, username, channel, day, now, [])
+            repo.record_digest_sent(session, username, channel, day, now, [], attempt=attempt)
             return False
     try:
         _send(ctx, username, channel, address, items, day, now)
     except DeliveryFailed as err:
         with ctx.db.unit_of_work() as session:
             repo.record_digest_failure(session, username, channel, day, err.message[:MAX_ERROR],
-                                       next_attempt(now, attempt))
+                                       next_attempt(now, attempt), attempt=attempt)
         return False
     with ctx.db.unit_of_work() as session:
-        repo.record_digest_sent(session, username, channel, day, now, delivery_ids)
+        repo.record_digest_sent(session, username, channel, day, now, delivery_ids, attempt=attempt)
     return True
 
 

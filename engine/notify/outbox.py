@@ -1,17 +1,27 @@
-"""The outbox: sends pending immediate deliveries (webhook, email) with retries.
+"""The outbox: sends due immediate deliveries (webhook, email) with retries.
 
-Delivery is **at least once**. Each delivery is handled in two short units of work around the
+Delivery is **at least once**, chosen deliberately: a missed reminder about an overdue care task
+is worse than a repeated one. Each delivery is handled in two short units of work around the
 network call, never holding a transaction open while talking to a remote:
 
-1. *claim*: count the attempt and push `next_attempt_at` forward by `CLAIM_LEASE`, so a second
-   sweep running at the same time skips it;
+1. *claim* (`store.notify.claim_next_delivery`): the oldest due delivery that no other sweep holds
+   (FOR UPDATE SKIP LOCKED on PostgreSQL) is taken by a conditional update that counts the attempt
+   and leases it, pushing `next_attempt_at` to `now + CLAIM_LEASE`. The row stays `pending`; the
+   lease is what marks it as being sent, and no other sweep can take it while the lease runs, so
+   concurrent sweeps split the outbox instead of sending anything twice;
 2. send;
-3. *record*: `sent` (only after the remote accepted) or, on failure, `pending` again at
-   `now + BACKOFF[attempt]`, or `failed` after `MAX_ATTEMPTS` attempts, keeping `last_error`.
+3. *record*, fenced by the attempt number: `sent` (only after the remote accepted) or, on failure,
+   `pending` again at `now + BACKOFF[attempt]`, or `failed` after `MAX_ATTEMPTS` attempts,
+   keeping `last_error`.
 
-A crash between 2 and 3 leaves the delivery pending; it is sent again when the lease runs out, so
-a recipient may see a message twice but never misses one, and a delivery recorded `sent` is never
-sent again. Emails carry a stable Message-ID so a duplicate can be folded.
+A worker that dies between 2 and 3 leaves the delivery claimed, with nothing recorded. Nothing is
+lost: once the lease has run out the delivery is due again and the next sweep sends it, so the
+recipient may see that one message twice (emails carry a stable Message-ID derived from the
+delivery, so a mail client can fold the duplicate; a group robot shows it twice). A delivery
+recorded `sent` is never sent again, and a late record from a sweep whose lease another sweep took
+over changes nothing. The lease (10 minutes of engine time) is far longer than a send can take
+(webhook and SMTP time out in seconds), so a live sweep's delivery is never taken over. The other
+choice, recording before sending (at most once), would turn each such crash into a silent loss.
 
 Without `CAREPATH_SMTP_HOST` email deliveries are left `pending` and untouched (no attempt is
 counted): a missing relay is a deployment setting, not a failed delivery, and the backlog goes out
@@ -62,9 +72,12 @@ def item_of(row: repo.Notification) -> text.Item:
     return text.Item(row.id, row.kind, row.title, row.body, row.link, row.created_at)
 
 
-def _claim(ctx, delivery_id: int, now: datetime) -> _Job | None:
+def _claim_next(ctx, now: datetime, channels, unreachable: set[tuple[str, str]]) -> _Job | None:
     with ctx.db.unit_of_work() as session:
-        claimed = repo.claim_delivery(session, delivery_id, now, now + CLAIM_LEASE)
+        claimed = repo.claim_next_delivery(
+            session, now, channels, now + CLAIM_LEASE,
+            skip_webhooks=[address for channel, address in unreachable if channel == "webhook"],
+            skip_email=("email", "smtp") in unreachable)
         if claimed is None:
             return None
         delivery, notification = claimed
@@ -84,38 +97,40 @@ def _send(ctx, job: _Job) -> None:
 
 
 def deliver_due(ctx, now: datetime, limit: int = 100) -> dict:
-    """Send up to `limit` pending deliveries due at `now`. One delivery's failure never stops the
-    others; once a destination is unreachable, its other deliveries in this batch wait for the next
-    sweep (`deferred`) instead of each waiting out a timeout.
+    """Send up to `limit` deliveries due at `now`, each claimed in turn, so sweeps running at once
+    share the outbox. One delivery's failure never stops the others; once a destination is
+    unreachable, its other deliveries wait for the next sweep (`deferred`) instead of each
+    waiting out a timeout.
 
     Returns counts: sent, retry (failed, will be retried), failed (gave up), deferred,
     skipped_email (due email waiting for an SMTP host)."""
     require_aware(now)
     channels = enabled_channels(ctx.settings)
-    with ctx.db.unit_of_work() as session:
-        due = repo.due_deliveries(session, now, channels, limit)
-        skipped = 0 if "email" in channels else repo.count_due(session, now, "email")
-    report = {"sent": 0, "retry": 0, "failed": 0, "deferred": 0, "skipped_email": skipped}
+    report = {"sent": 0, "retry": 0, "failed": 0, "deferred": 0, "skipped_email": 0}
     unreachable: set[tuple[str, str]] = set()
-    for delivery_id, channel, address in due:
-        destination = ("email", "smtp") if channel == "email" else (channel, address)
-        if destination in unreachable:
-            report["deferred"] += 1
-            continue
-        job = _claim(ctx, delivery_id, now)
+    for _ in range(limit):
+        job = _claim_next(ctx, now, channels, unreachable)
         if job is None:
-            continue  # sent, failed or claimed by another sweep since we listed it
+            break
+        destination = ("email", "smtp") if job.channel == "email" else (job.channel, job.address)
         try:
             _send(ctx, job)
         except DeliveryFailed as err:
             retry_at = next_attempt(now, job.attempt)
             with ctx.db.unit_of_work() as session:
-                repo.record_delivery_failure(session, job.delivery_id, err.message[:MAX_ERROR], retry_at)
+                repo.record_delivery_failure(session, job.delivery_id, err.message[:MAX_ERROR], retry_at,
+                                             attempt=job.attempt)
             report["retry" if retry_at else "failed"] += 1
             if err.unreachable:
                 unreachable.add(destination)
             continue
         with ctx.db.unit_of_work() as session:
-            repo.record_delivery_sent(session, job.delivery_id, now)
+            repo.record_delivery_sent(session, job.delivery_id, now, attempt=job.attempt)
         report["sent"] += 1
+    with ctx.db.unit_of_work() as session:
+        report["deferred"] = repo.count_due_to(
+            session, now, [address for channel, address in unreachable if channel == "webhook"],
+            email=("email", "smtp") in unreachable)
+        if "email" not in channels:
+            report["skipped_email"] = repo.count_due(session, now, "email")
     return report

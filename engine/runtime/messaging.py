@@ -8,6 +8,15 @@ message that leaves an instance and delivers it:
    org unit, or the payload's `org` when it names one);
 3. else it stays pending, and is tried again as soon as some instance starts waiting for it.
 Each delivery is one unit of work: the message row and the receiving instance change together.
+
+Several sweeps at once deliver each message once. On PostgreSQL a delivery claims the message row
+and then the receiving instance with FOR UPDATE SKIP LOCKED: a message another sweep is delivering
+is passed over, and so is one whose receiver another sweep is firing or delivering to (it keeps its
+flag, and that sweep's own message pass, or the next sweep, delivers it). Everywhere, and alone on
+SQLite where nothing is locked, the message moves pending → delivered only by a conditional update:
+the sweep that finds it no longer pending rolls back everything it did (the receiver's new state,
+an instance the message would have started), and the receiver's version column refuses the slower
+of two writers.
 """
 from __future__ import annotations
 
@@ -15,12 +24,16 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy.exc import DBAPIError
 
 from ..errors import Conflict
 from ..store import directory as directory_repo
 from ..store import runtime as repo
 from ..store.models import Instance, Message
 from . import instances
+
+DELIVERED, PARKED, PASSED = "delivered", "parked", "passed"
+ATTEMPTS = 3
 
 
 def _catchers(workflow, name: str, start: bool):
@@ -59,22 +72,32 @@ def _target(session, message: Message) -> int | None:
     return None
 
 
-def _deliver_one(ctx, message_id: int) -> bool:
+def _deliver_one(ctx, message_id: int) -> str:
+    """One attempt in one unit of work. DELIVERED; PARKED (nobody takes it yet: it waits for a
+    catcher); PASSED (no longer pending, or another sweep holds it or its receiver right now).
+    Conflict when another sweep delivered it first or saved the receiver meanwhile (rolled back)."""
     with ctx.db.unit_of_work() as session:
-        message = session.get(Message, message_id, with_for_update=True)
-        if message is None or message.status != "pending":
-            return False
+        message = repo.claim_message(session, message_id)
+        if message is None:
+            return PASSED
         now = ctx.clock.now()
+        seen_wait = repo.latest_wait_id(session)
         target = _target(session, message)
         if target is not None:
+            if repo.claim_instance(session, target) is None:
+                return PASSED       # its receiver is busy in another sweep; it keeps its flag
             row, workflow = instances.load(ctx, session, target)
+            if next(_catchers(workflow, message.name, False), None) is None:
+                # Its wait row was read before another writer moved it on (SQLite reads lock
+                # nothing): try again, from the waits as they are now.
+                raise Conflict(f"实例 {target} 已不再等待消息 {message.name} (receiver moved on)")
             error = deliver_into(workflow, message)
             instances.persist(ctx, session, row, workflow, None, error)
         else:
             starters = repo.message_start_processes(session, message.name)
             if not starters:
-                message.needs_attempt = False
-                return False
+                repo.park_message(session, message.id, message.name, seen_wait)
+                return PARKED
             org = message.org_code
             payload_org = message.payload.get("org") if isinstance(message.payload, dict) else None
             if payload_org and directory_repo.org_unit(session, str(payload_org)) is not None:
@@ -85,15 +108,29 @@ def _deliver_one(ctx, message_id: int) -> bool:
                                   parent_instance_id=message.sender_instance_id,
                                   person_id=sender.person_id if sender is not None else None)
             target = row.id
-        message.status, message.delivered_at, message.delivered_to = "delivered", now, target
-        message.needs_attempt = False
+        if not repo.mark_message_delivered(session, message.id, now, target):
+            raise Conflict(f"消息 {message.id} 已由其他扫描投递 (delivered concurrently)")
         repo.record_event(session, now, "message_delivered", target, message=message.name,
                           message_id=message.id, sender=message.sender_instance_id)
-        return True
+        return DELIVERED
+
+
+def _attempt(ctx, message_id: int) -> str:
+    """Deliver one message, running the unit of work again after a lost race (a Conflict, or a
+    deadlock PostgreSQL broke); after ATTEMPTS lost races it is left for the next pass."""
+    for _ in range(ATTEMPTS):
+        try:
+            return _deliver_one(ctx, message_id)
+        except Conflict:
+            continue
+        except DBAPIError as err:
+            if not repo.is_retryable(err):
+                raise
+    return PASSED
 
 
 def dispatch_messages(ctx, limit: int = 1000) -> int:
-    """Deliver what can be delivered now; returns how many messages were delivered."""
+    """Deliver what can be delivered now; returns how many messages this call delivered."""
     delivered = 0
     for _round in range(limit):
         with ctx.db.unit_of_work() as session:
@@ -102,14 +139,10 @@ def dispatch_messages(ctx, limit: int = 1000) -> int:
             break
         progressed = False
         for message_id in batch:
-            for _attempt in range(3):
-                try:
-                    if _deliver_one(ctx, message_id):
-                        delivered += 1
-                        progressed = True
-                    break
-                except Conflict:
-                    continue
+            outcome = _attempt(ctx, message_id)
+            if outcome == DELIVERED:
+                delivered += 1
+            progressed = progressed or outcome != PASSED
         if not progressed:
             break
     return delivered

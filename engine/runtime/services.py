@@ -19,6 +19,7 @@ from ..store import worklist as worklist_repo
 from ..store.models import HumanTask, Instance
 from . import instances
 from .forms import check_submission
+from .sweep import tick  # noqa: F401  (the sweep is `services.tick` to its callers)
 
 MAX_DATA_BYTES = 64 * 1024
 
@@ -296,53 +297,6 @@ def list_tasks(ctx, role: str | None = None, org: str | None = None, instance_id
         org_path = org_path_or_fail(session, org) if org else None
         return [task_dict(t) for t in repo.list_tasks(session, role=role, org_path=org_path,
                                                       instance_id=instance_id, statuses=statuses)]
-
-
-# --- the sweep ---------------------------------------------------------------------------------
-
-def tick(ctx, batch: int = 200) -> dict:
-    """Fire due timers, deliver pending messages, raise due escalations. Idempotent at a given
-    now; finds due work through indexes (wake_at, next_escalation_at), so its cost follows what
-    is due, not what is active."""
-    from .messaging import dispatch_messages
-    now = ctx.clock.now()
-    fired_total, touched, conflicts = 0, [], 0
-    done: set[int] = set()
-    while True:
-        with ctx.db.unit_of_work() as session:
-            due = [i for i in repo.due_instance_ids(session, now, batch) if i not in done]
-        if not due:
-            break
-        for instance_id in due:
-            done.add(instance_id)
-            for _attempt in range(3):
-                try:
-                    fired = _fire_instance(ctx, instance_id, now)
-                except Conflict:
-                    conflicts += 1
-                    continue
-                if fired:
-                    fired_total += len(fired)
-                    touched.append(instance_id)
-                break
-    delivered = dispatch_messages(ctx)
-    from ..escalation.ladder import raise_due_escalations
-    escalations = raise_due_escalations(ctx, now)
-    return {"now": now, "timers_fired": fired_total, "instances": touched,
-            "messages_delivered": delivered, "escalations_raised": len(escalations),
-            "conflicts_retried": conflicts}
-
-
-def _fire_instance(ctx, instance_id: int, now) -> list[str]:
-    with ctx.db.unit_of_work() as session:
-        row, workflow = instances.load(ctx, session, instance_id)
-        if row.status != "running" or row.wake_at is None or row.wake_at > now:
-            return []
-        fired, error = instances.arm_and_fire(workflow, now)
-        for element in fired:
-            repo.record_event(session, now, "timer_fired", row.id, element=element)
-        instances.persist(ctx, session, row, workflow, None, error)
-        return fired
 
 
 # --- a user disabled -----------------------------------------------------------------------------

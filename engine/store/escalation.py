@@ -7,7 +7,7 @@ from sqlalchemy import and_, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from .models import Escalation, HumanTask, Membership, OrgUnit, User
-from .runtime import ACTIVE, _prefix_pattern
+from .runtime import ACTIVE, _prefix_pattern, for_update_skip_locked
 
 
 def tasks_due_for_escalation(session: Session, now: datetime, limit: int) -> list[int]:
@@ -21,8 +21,22 @@ def tasks_due_for_escalation(session: Session, now: datetime, limit: int) -> lis
 def lock_task(session: Session, task_id: int) -> HumanTask | None:
     """The task row, locked for this transaction where the database supports it; a row another
     sweep holds is skipped (None) rather than waited for."""
-    return session.scalar(select(HumanTask).where(HumanTask.id == task_id)
-                          .with_for_update(skip_locked=True))
+    query = select(HumanTask).where(HumanTask.id == task_id)
+    return session.scalar(for_update_skip_locked(query, session))
+
+
+def advance_level(session: Session, task_id: int, from_level: int, to_level: int,
+                  next_at: datetime | None) -> bool:
+    """Record that the task's ladder reached `to_level` (next step at `next_at`), only if it is
+    still active, unpaused and at `from_level`: False when another sweep, a completion or a pause
+    got there first (on SQLite, where `lock_task` locks nothing), and the caller rolls back."""
+    result = session.execute(
+        update(HumanTask).where(HumanTask.id == task_id, HumanTask.status.in_(ACTIVE),
+                                HumanTask.paused_at.is_(None),
+                                func.coalesce(HumanTask.escalation_level, 0) == from_level)
+        .values(escalation_level=to_level, next_escalation_at=next_at)
+        .execution_options(synchronize_session="fetch"))
+    return result.rowcount == 1
 
 
 def escalation_exists(session: Session, task_id: int, level: int) -> bool:

@@ -16,6 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .models import Base
+from .runtime import for_update_skip_locked
 from .types import UTCDateTime
 
 
@@ -54,7 +55,9 @@ class NotificationPref(Base):
 class Delivery(Base):
     """One notification to send on one channel. `address` is copied from the preference when the
     notification is created. `pending` rows are sent by the outbox once `next_attempt_at` has
-    passed; `digest` rows wait for the daily digest."""
+    passed; `digest` rows wait for the daily digest. A row a sweep is sending stays `pending`,
+    claimed: `attempts` counts that attempt and `next_attempt_at` is the claim's lease, so the row
+    is not due again until the sweep records the result or the lease runs out (the sweep died)."""
     __tablename__ = "deliveries"
     id: Mapped[int] = mapped_column(primary_key=True)
     notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"), index=True)
@@ -73,7 +76,9 @@ class Delivery(Base):
 
 
 class DigestRun(Base):
-    """The daily digest of one user on one channel for one local day: at most one is sent."""
+    """The daily digest of one user on one channel for one local day: at most one is sent. While
+    a sweep sends it, it stays `pending`, claimed as a delivery is (attempt counted, leased until
+    `next_attempt_at`)."""
     __tablename__ = "digest_runs"
     username: Mapped[str] = mapped_column(String(100), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -184,33 +189,44 @@ def deliveries_of_notification(session: Session, notification_id: int) -> list[D
 
 # --- outbox --------------------------------------------------------------------------------------
 
+def _due_delivery(now: datetime, channels: list[str]):
+    return and_(Delivery.status == "pending", Delivery.next_attempt_at <= now, Delivery.channel.in_(channels))
+
+
 def due_deliveries(session: Session, now: datetime, channels: Iterable[str],
                    limit: int) -> list[tuple[int, str, str]]:
-    """(id, channel, address) of pending deliveries due at `now`, oldest due first."""
+    """(id, channel, address) of deliveries due at `now`, oldest due first."""
     channels = list(channels)
     if not channels:
         return []
     rows = session.execute(
-        select(Delivery.id, Delivery.channel, Delivery.address)
-        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now,
-               Delivery.channel.in_(channels))
+        select(Delivery.id, Delivery.channel, Delivery.address).where(_due_delivery(now, channels))
         .order_by(Delivery.next_attempt_at, Delivery.id).limit(limit))
     return [tuple(row) for row in rows]
 
 
 def count_due(session: Session, now: datetime, channel: str) -> int:
+    return session.scalar(select(func.count()).select_from(Delivery)
+                          .where(_due_delivery(now, [channel]))) or 0
+
+
+def count_due_to(session: Session, now: datetime, webhooks: Iterable[str], email: bool) -> int:
+    """Due deliveries to these webhook addresses (and every due email when `email`)."""
+    webhooks = list(webhooks)
+    wanted = [and_(Delivery.channel == "webhook", Delivery.address.in_(webhooks))] if webhooks else []
+    if email:
+        wanted.append(Delivery.channel == "email")
+    if not wanted:
+        return 0
     return session.scalar(select(func.count()).select_from(Delivery).where(
-        Delivery.status == "pending", Delivery.next_attempt_at <= now, Delivery.channel == channel)) or 0
+        Delivery.status == "pending", Delivery.next_attempt_at <= now, or_(*wanted))) or 0
 
 
-def claim_delivery(session: Session, delivery_id: int, now: datetime,
+def _take_delivery(session: Session, delivery_id: int, now: datetime,
                    lease_until: datetime) -> tuple[Delivery, Notification] | None:
-    """Take a due pending delivery for one attempt: count the attempt and push `next_attempt_at`
-    to `lease_until`, so another sweep does not pick it while it is being sent. None when it is
-    no longer due (sent, failed, or claimed by someone else)."""
     result = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == "pending", Delivery.next_attempt_at <= now)
+        update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending",
+                               Delivery.next_attempt_at <= now)
         .values(attempts=Delivery.attempts + 1, next_attempt_at=lease_until)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
@@ -221,19 +237,67 @@ def claim_delivery(session: Session, delivery_id: int, now: datetime,
     return row[0], row[1]
 
 
-def record_delivery_sent(session: Session, delivery_id: int, now: datetime) -> None:
-    session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending")
-                    .values(status="sent", sent_at=now, last_error=None)
-                    .execution_options(synchronize_session=False))
+def claim_delivery(session: Session, delivery_id: int, now: datetime,
+                   lease_until: datetime) -> tuple[Delivery, Notification] | None:
+    """Take a due pending delivery for one attempt: count the attempt and push `next_attempt_at`
+    to `lease_until`, so no other sweep picks it while it is being sent. None when it is no longer
+    due (sent, failed, or claimed by another sweep whose lease still runs)."""
+    query = select(Delivery.id).where(Delivery.id == delivery_id)
+    held = session.scalar(for_update_skip_locked(query, session))
+    if held is None:
+        return None
+    return _take_delivery(session, delivery_id, now, lease_until)
+
+
+def claim_next_delivery(session: Session, now: datetime, channels: Iterable[str], lease_until: datetime,
+                        skip_webhooks: Iterable[str] = (), skip_email: bool = False,
+                        ) -> tuple[Delivery, Notification] | None:
+    """Claim (as `claim_delivery`) the oldest due delivery on `channels` that no other sweep
+    holds, leaving out the given webhook addresses and, with `skip_email`, all email; None when
+    nothing is left. The conditional update, not the row lock, is what makes the claim single:
+    the lock (PostgreSQL) only keeps concurrent sweeps off each other's rows. Where nothing is
+    locked (SQLite) the row found may have been claimed meanwhile; then the next one is tried."""
+    channels = [c for c in channels if not (skip_email and c == "email")]
+    if not channels:
+        return None
+    query = select(Delivery.id).where(_due_delivery(now, channels))
+    skip_webhooks = list(skip_webhooks)
+    if skip_webhooks:
+        query = query.where(or_(Delivery.channel != "webhook", Delivery.address.not_in(skip_webhooks)))
+    query = for_update_skip_locked(query.order_by(Delivery.next_attempt_at, Delivery.id).limit(1), session)
+    while True:
+        delivery_id = session.scalar(query)
+        if delivery_id is None:
+            return None
+        claimed = _take_delivery(session, delivery_id, now, lease_until)
+        if claimed is not None:
+            return claimed
+        # Another sweep took it since we looked: it is no longer due, so the query moves on.
+
+
+def record_delivery_sent(session: Session, delivery_id: int, now: datetime,
+                         attempt: int | None = None) -> bool:
+    """pending → sent. With `attempt`, only if the row is still held by that attempt (its lease
+    not taken over by another sweep). False when nothing changed."""
+    query = update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending")
+    if attempt is not None:
+        query = query.where(Delivery.attempts == attempt)
+    result = session.execute(query.values(status="sent", sent_at=now, last_error=None)
+                             .execution_options(synchronize_session=False))
+    return result.rowcount == 1
 
 
 def record_delivery_failure(session: Session, delivery_id: int, error: str,
-                            next_attempt_at: datetime | None) -> None:
-    """Keep the error; retry at `next_attempt_at`, or give up (status failed) when it is None."""
+                            next_attempt_at: datetime | None, attempt: int | None = None) -> bool:
+    """Keep the error; pending again until `next_attempt_at`, or give up (status failed) when it
+    is None. With `attempt`, only if the row is still held by that attempt."""
     values = {"last_error": error, "next_attempt_at": next_attempt_at,
               "status": "pending" if next_attempt_at is not None else "failed"}
-    session.execute(update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending")
-                    .values(**values).execution_options(synchronize_session=False))
+    query = update(Delivery).where(Delivery.id == delivery_id, Delivery.status == "pending")
+    if attempt is not None:
+        query = query.where(Delivery.attempts == attempt)
+    result = session.execute(query.values(**values).execution_options(synchronize_session=False))
+    return result.rowcount == 1
 
 
 # --- digests -------------------------------------------------------------------------------------
@@ -260,11 +324,14 @@ def digest_groups_due(session: Session, now: datetime, day: date,
 
 def claim_digest_run(session: Session, username: str, channel: str, day: date, now: datetime,
                      lease_until: datetime) -> int | None:
-    """Create the day's run if missing and take it for one attempt; returns the attempt number,
-    or None if the run is done, failed, or being sent by another sweep."""
+    """Create the day's run if missing and take it for one attempt (counted, leased until
+    `lease_until`); returns the attempt number, or None if the run is done, failed, or being sent
+    by another sweep whose lease still runs."""
     _insert_ignoring_duplicates(session, DigestRun, dict(
         username=username, channel=channel, day=day, status="pending", attempts=0, items=0))
     key = and_(DigestRun.username == username, DigestRun.channel == channel, DigestRun.day == day)
+    if session.scalar(for_update_skip_locked(select(DigestRun.day).where(key), session)) is None:
+        return None          # another sweep is claiming it right now
     result = session.execute(
         update(DigestRun)
         .where(key, DigestRun.status == "pending",
@@ -288,24 +355,30 @@ def digest_items(session: Session, username: str, channel: str,
 
 
 def record_digest_sent(session: Session, username: str, channel: str, day: date, now: datetime,
-                       delivery_ids: list[int]) -> None:
+                       delivery_ids: list[int], attempt: int | None = None) -> None:
+    """The digest went out: its items are sent, and the run too (with `attempt`, only if that
+    attempt still holds it; items sent are marked whoever holds the run)."""
     if delivery_ids:
         session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids), Delivery.status == "digest")
                         .values(status="sent", sent_at=now, attempts=Delivery.attempts + 1, last_error=None)
                         .execution_options(synchronize_session=False))
-    session.execute(update(DigestRun).where(
-        DigestRun.username == username, DigestRun.channel == channel, DigestRun.day == day)
-        .values(status="sent", sent_at=now, items=len(delivery_ids), last_error=None, next_attempt_at=None)
-        .execution_options(synchronize_session=False))
+    query = update(DigestRun).where(DigestRun.username == username, DigestRun.channel == channel,
+                                    DigestRun.day == day, DigestRun.status == "pending")
+    if attempt is not None:
+        query = query.where(DigestRun.attempts == attempt)
+    session.execute(query.values(status="sent", sent_at=now, items=len(delivery_ids), last_error=None,
+                                 next_attempt_at=None).execution_options(synchronize_session=False))
 
 
 def record_digest_failure(session: Session, username: str, channel: str, day: date, error: str,
-                          next_attempt_at: datetime | None) -> None:
+                          next_attempt_at: datetime | None, attempt: int | None = None) -> None:
     values = {"last_error": error, "next_attempt_at": next_attempt_at,
               "status": "pending" if next_attempt_at is not None else "failed"}
-    session.execute(update(DigestRun).where(
-        DigestRun.username == username, DigestRun.channel == channel, DigestRun.day == day,
-        DigestRun.status == "pending").values(**values).execution_options(synchronize_session=False))
+    query = update(DigestRun).where(DigestRun.username == username, DigestRun.channel == channel,
+                                    DigestRun.day == day, DigestRun.status == "pending")
+    if attempt is not None:
+        query = query.where(DigestRun.attempts == attempt)
+    session.execute(query.values(**values).execution_options(synchronize_session=False))
 
 
 def digest_run(session: Session, username: str, channel: str, day: date) -> DigestRun | None:

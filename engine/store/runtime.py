@@ -1,9 +1,18 @@
-"""SQL for instances, human tasks, grants, messages and events."""
+"""SQL for instances, human tasks, grants, messages and events.
+
+Work that several sweeps may reach at once (a due instance, a pending message) is *claimed*: on
+PostgreSQL with `SELECT … FOR UPDATE SKIP LOCKED` inside the transaction that does the work, so a
+second sweep passes over a row another holds instead of waiting for it or doing it again. SQLite
+has no row locks (`for_update_skip_locked` leaves the query as it is): there the instance's
+version column and conditional updates (`… WHERE status = 'pending'`, rowcount checked) keep the
+work single, the slower writer rolling back.
+"""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -17,6 +26,26 @@ ACTIVE = ("open", "claimed")
 def _prefix_pattern(path: str) -> str:
     escaped = path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
+
+
+def for_update_skip_locked(query, session: Session):
+    """`query` with FOR UPDATE SKIP LOCKED where the database has row locks (PostgreSQL): the rows
+    it returns are this transaction's until it ends, and rows another transaction holds are left
+    out rather than waited for. On SQLite, which locks the whole database on write and has no row
+    locks, the query is returned unchanged."""
+    if session.get_bind().dialect.name == "sqlite":
+        return query
+    return query.with_for_update(skip_locked=True)
+
+
+# SQLSTATEs after which the whole transaction may simply be run again: serialization failure,
+# deadlock detected (PostgreSQL aborts one of two transactions that wait for each other).
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def is_retryable(err: DBAPIError) -> bool:
+    """True for a database error that only says "this transaction lost a race; run it again"."""
+    return getattr(err.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
 
 
 def record_event(session: Session, at: datetime, kind: str, instance_id: int | None = None,
@@ -40,6 +69,31 @@ def due_instance_ids(session: Session, now: datetime, limit: int) -> list[int]:
     return list(session.scalars(
         select(Instance.id).where(Instance.wake_at <= now, Instance.status == "running")
         .order_by(Instance.wake_at, Instance.id).limit(limit)))
+
+
+def count_due_instances(session: Session, now: datetime, cap: int) -> int:
+    """How many instances are due, counting no further than `cap` (the backlog a sweep sees)."""
+    due = (select(Instance.id).where(Instance.wake_at <= now, Instance.status == "running")
+           .limit(cap).subquery())
+    return session.scalar(select(func.count()).select_from(due)) or 0
+
+
+def claim_due_instance(session: Session, now: datetime, exclude: set[int]) -> Instance | None:
+    """The earliest due running instance no other transaction holds, locked until this one ends
+    (PostgreSQL); on SQLite simply the earliest due one. `exclude`: ids this sweep already passed
+    (still due after firing, or lost too many races) and will not take again."""
+    query = (select(Instance).where(Instance.wake_at <= now, Instance.status == "running")
+             .order_by(Instance.wake_at, Instance.id).limit(1))
+    if exclude:
+        query = query.where(Instance.id.not_in(sorted(exclude)))
+    return session.scalar(for_update_skip_locked(query, session))
+
+
+def claim_instance(session: Session, instance_id: int) -> Instance | None:
+    """The instance row locked for this transaction, or None while another transaction holds it
+    (PostgreSQL). On SQLite the row as it is; its version column refuses a stale write."""
+    query = select(Instance).where(Instance.id == instance_id)
+    return session.scalar(for_update_skip_locked(query, session))
 
 
 # --- human tasks --------------------------------------------------------------------------------
@@ -162,6 +216,41 @@ def messages_to_attempt(session: Session, limit: int) -> list[int]:
     return list(session.scalars(
         select(Message.id).where(Message.needs_attempt.is_(True), Message.status == "pending")
         .order_by(Message.id).limit(limit)))
+
+
+def claim_message(session: Session, message_id: int) -> Message | None:
+    """A pending message, locked for this transaction (PostgreSQL); None when it is no longer
+    pending or another sweep is delivering it right now."""
+    query = select(Message).where(Message.id == message_id, Message.status == "pending")
+    return session.scalar(for_update_skip_locked(query, session))
+
+
+def mark_message_delivered(session: Session, message_id: int, now: datetime, target: int) -> bool:
+    """pending → delivered, only if it is still pending: False means another sweep delivered it
+    first (SQLite, where nothing locked it), and the caller must roll back its delivery."""
+    result = session.execute(
+        update(Message).where(Message.id == message_id, Message.status == "pending")
+        .values(status="delivered", delivered_at=now, delivered_to=target, needs_attempt=False)
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def latest_wait_id(session: Session) -> int:
+    """The newest message wait's id: read before looking for a catcher, so `park_message` can
+    tell whether a catcher appeared while it looked."""
+    return session.scalar(select(func.max(MessageWait.id))) or 0
+
+
+def park_message(session: Session, message_id: int, name: str, seen_wait_id: int) -> None:
+    """Nobody takes the message now: no further attempt until some instance waits for it.
+
+    Unless a wait for its name was stored after `seen_wait_id` (the catcher committed while this
+    delivery looked, which SQLite's unlocked reads can miss): then it stays flagged for the next
+    attempt, so a message is never parked beside an instance waiting for it."""
+    newer = select(MessageWait.id).where(MessageWait.message_name == name,
+                                         MessageWait.id > seen_wait_id).exists()
+    session.execute(update(Message).where(Message.id == message_id, Message.status == "pending", ~newer)
+                    .values(needs_attempt=False).execution_options(synchronize_session=False))
 
 
 def message_start_processes(session: Session, name: str) -> list[str]:
