@@ -14,10 +14,12 @@ from . import audit  # noqa: F401  (registers `carepath audit`)
 from . import users  # noqa: F401  (registers `carepath user`)
 from . import db  # noqa: F401  (registers `carepath db`)
 from ..jobs.commands import enqueue, worker
+from ..bench.cli import bench
 from .common import cli
 
 cli.add_command(worker)
 cli.add_command(enqueue)
+cli.add_command(bench)
 
 
 def main():

@@ -1,0 +1,78 @@
+"""start_ratio_vs_spiff: what CarePath's start costs next to SpiffWorkflow alone."""
+from __future__ import annotations
+
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.util.task import TaskState
+
+from ..pathways import deploy_files
+from ..runtime import services
+from . import results
+from .measure import median, ratio, summary_ms, timed
+from .progress import progress
+from .workbench import library_dir
+
+KEY = "start_ratio_vs_spiff"
+PROCESS = "school_screening"
+VILLAGE = "510781001001"        # 太平村
+
+METHOD = (
+    "同一条路径 pathways/school_screening.bpmn。CarePath 一侧：部署到带演示区域的 SQLite 文件，"
+    "每次调用 `services.start_instance(ctx, 'school_screening', 太平村, {})`（启动数据为空：第一个任务"
+    "不需要数据，两侧相同），从启动到第一个用户任务（班主任筛查）路由、计算期限、写入任务行、事件与审计并提交。原生一侧：同一文件用 SpiffWorkflow 的 "
+    "CamundaParser 解析一次（不计时），每次 `BpmnWorkflow(spec, subprocess_specs)`、`do_engine_steps()`，"
+    "再用 SpiffWorkflow 自带的 BpmnWorkflowSerializer（Camunda 配置）序列化为 JSON，全在内存中。"
+    "先做预热，然后两侧交替（每轮交换先后）各计时若干次，取中位数；"
+    "数值 = 原生中位数 ÷ CarePath 中位数（越接近 1 越好，目标 ≥ 0.5，即 CarePath 至多慢一倍）。"
+)
+
+
+def _raw_side(path):
+    parser = CamundaParser()
+    parser.add_bpmn_file(str(path))
+    spec = parser.get_spec(PROCESS)
+    subprocess_specs = parser.get_subprocess_specs(PROCESS)
+    serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(CAMUNDA_CONFIG))
+
+    def run():
+        workflow = BpmnWorkflow(spec, subprocess_specs)
+        workflow.do_engine_steps()
+        text = serializer.serialize_json(workflow)
+        return workflow, text
+    return run
+
+
+def run(bench, scale) -> dict:
+    used = {"pathway": PROCESS, "org": VILLAGE, "warmup_pairs": scale.start_warmup,
+            "timed_pairs": scale.start_runs}
+    ctx = bench.sqlite("start")
+    path = library_dir() / f"{PROCESS}.bpmn"
+    deploy_files(ctx, [path])
+    raw = _raw_side(path)
+
+    def carepath():
+        return services.start_instance(ctx, PROCESS, VILLAGE, {})
+
+    workflow, text = raw()
+    raw_first = sorted(t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.READY, manual=True))
+    ours_first = sorted(t["element"] for t in carepath().tasks)
+    if raw_first != ours_first:
+        return results.failed(KEY, f"两侧停在不同的任务: 原生 {raw_first}，CarePath {ours_first}",
+                              backend="sqlite", scale=used)
+    raw_times, ours_times = [], []
+    with progress("启动：原生 SpiffWorkflow 与 CarePath 交替计时", scale.start_warmup + scale.start_runs) as bar:
+        for n in range(scale.start_warmup + scale.start_runs):
+            sides = [(raw, raw_times), (carepath, ours_times)]
+            for work, samples in (sides if n % 2 == 0 else reversed(sides)):
+                seconds, _ = timed(work)
+                if n >= scale.start_warmup:
+                    samples.append(seconds)
+            bar.update(1)
+    value = ratio(median(raw_times), median(ours_times))
+    return results.measured(
+        KEY, value, backend="sqlite", scale=used,
+        timings={"raw_spiff": summary_ms(raw_times), "carepath": summary_ms(ours_times),
+                 "first_task": ours_first, "raw_json_bytes": len(text.encode())},
+        notes=["原生一侧不路由、不算期限、不写数据库；其 JSON 含整个流程定义（SpiffWorkflow 默认序列化）"])
