@@ -19,7 +19,6 @@ from .privacy.tiers import split_by_tier
 from .runtime.forms import form_definition
 from .stages import STAGES, is_stage
 from .runtime.services import actor_for, check_data, org_path_or_fail, task_dict, view_of
-from .store import runtime as runtime_repo
 from .store import worklist as repo
 from .store.models import HumanTask, Instance, Person
 
@@ -48,9 +47,9 @@ def inbox(ctx, username: str, *, process: str | None = None, org: str | None = N
     with ctx.db.unit_of_work() as session:
         actor = actor_for(session, username)
         org_path = org_path_or_fail(session, org) if org else None
-        query = runtime_repo.inbox_query(username, list(actor.grants), process_id=process, org_path=org_path,
-                                 stage=stage, overdue_before=now if overdue else None)
-        rows, total = repo.inbox_page(session, query, sort, per_page, (page - 1) * per_page)
+        rows, total = repo.inbox_page(session, username, list(actor.grants), sort, per_page,
+                                      (page - 1) * per_page, process_id=process, org_path=org_path,
+                                      stage=stage, overdue_before=now if overdue else None)
         names = repo.org_names(session, {row.org_code for row in rows})
         roles = repo.role_names(session, {row.role_code for row in rows if row.role_code})
         units = repo.org_units_under(session, sorted({path for _, path in actor.grants}))

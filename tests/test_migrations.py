@@ -29,7 +29,7 @@ from engine.store.models import Base
 
 from conftest import BPMN, DATA, ROOT, T0, Cli
 
-REVISIONS = ["0001_baseline", "0002_due_order"]
+REVISIONS = ["0001_baseline", "0002_due_order", "0003_inbox_scope"]
 HEAD = REVISIONS[-1]
 VILLAGE = "510781001001"
 
@@ -245,13 +245,13 @@ def test_two_processes_starting_at_once_migrate_once(db_url, tmp_path):
 def test_0002_goes_down_and_up_again_and_the_baseline_stays(db_url):
     db = Database(db_url)
     runner.upgrade(db)
-    assert runner.downgrade(db, "0001_baseline") == ["0002_due_order"]
+    assert runner.downgrade(db, "0001_baseline") == ["0003_inbox_scope", "0002_due_order"]
     assert revision_of(db) == "0001_baseline"
     assert index_columns(db, "instances", "ix_instances_status_wake") == ["status", "wake_at"]
-    assert {d[0] for d in differences(db)} == {"remove_index", "add_index"}     # the guard sees it
-    assert runner.status(db).pending == ["0002_due_order"]
+    assert {d[0] for d in differences(db)} == {"remove_index", "add_index", "add_column"}   # the guard sees it
+    assert runner.status(db).pending == ["0002_due_order", "0003_inbox_scope"]
 
-    assert runner.upgrade(db).applied == ["0002_due_order"]
+    assert runner.upgrade(db).applied == ["0002_due_order", "0003_inbox_scope"]
     assert differences(db) == []
     with pytest.raises(runner.SchemaError, match="0001_baseline.*baseline is not undone"):
         runner.downgrade(db, "base")
@@ -268,9 +268,9 @@ def test_a_database_from_a_newer_carepath_is_refused(db_url):
         db.create_schema()
     message = str(raised.value)
     assert ("数据库结构版本 0009_from_the_future 不是此版本 CarePath 所知的版本"
-            "（本版最新为 0002_due_order）") in message
+            "（本版最新为 0003_inbox_scope）") in message
     assert ("revision 0009_from_the_future, which this CarePath does not know "
-            "(its newest is 0002_due_order)") in message
+            "(its newest is 0003_inbox_scope)") in message
     assert revision_of(db) == "0009_from_the_future"
     assert runner.status(db).state == "unknown"
     db.dispose()
@@ -294,7 +294,7 @@ def test_carepath_db_current_upgrade_and_history(db_url):
     assert cli.json("db", "current") | {"database": None} == {
         "database": None, "revision": HEAD, "head": HEAD, "state": "current", "legacy_version": 5, "pending": []}
     assert [(r["revision"], r["current"]) for r in cli.json("db", "history")] == [
-        ("0001_baseline", False), ("0002_due_order", True)]
+        ("0001_baseline", False), ("0002_due_order", False), ("0003_inbox_scope", True)]
     human = cli.run("db", "current").stdout
     assert f"当前结构版本: {HEAD}" in human and "状态: 已是最新" in human
 

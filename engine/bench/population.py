@@ -17,6 +17,9 @@ they hold what the engine would have written:
   fired them; `set_dormant`/`wake` switch instances between active and completed-with-history.
 - `insert_tasks`: open tasks with grants, one per number, from a table of slots (role, unit,
   element) and a table of due dates.
+
+Grants are written as `store.runtime.add_grants` writes them (`_grant_roles`): per covering unit
+for open tasks, the assignee's alone for claimed ones.
 """
 from __future__ import annotations
 
@@ -30,7 +33,9 @@ from sqlalchemy import (
     literal, select, true, update,
 )
 
+from ..store.grants import NO_DEADLINE
 from ..store.models import HumanTask, Instance, Membership, OrgUnit, TaskGrant, User
+from ..store.runtime import scope_codes
 from ..store.types import UTCDateTime
 
 ACTIVE = ("open", "claimed")
@@ -118,10 +123,24 @@ def open_tasks(session, template: Template, instances, tag: str) -> None:
 
 
 def _grant_roles(session, which) -> None:
-    """The role grant of each selected task (bench tasks have one candidate role, their own)."""
+    """The grants of each selected task as `store.runtime.add_grants` makes them (bench tasks
+    have one candidate role, their own): an open task's role at its unit and every unit above it,
+    a claimed task's assignee alone; `due_sort` the deadline or `NO_DEADLINE`."""
+    units = session.execute(select(UNITS.c.code, UNITS.c.path)).all()
+    _META.create_all(session.connection(), tables=[SCOPES])
+    session.execute(insert(SCOPES), [{"org_code": code, "scope_code": scope}
+                                     for code, path in units for scope in scope_codes(path)])
+    due_sort = func.coalesce(TASKS.c.due_at, literal(NO_DEADLINE, UTCDateTime))
     session.execute(insert(GRANTS).from_select(
-        ["task_id", "role_code", "org_path"],
-        select(TASKS.c.id, TASKS.c.role_code, TASKS.c.org_path).where(which)))
+        ["task_id", "role_code", "scope_code", "org_path", "due_sort"],
+        select(TASKS.c.id, TASKS.c.role_code, SCOPES.c.scope_code, TASKS.c.org_path, due_sort)
+        .select_from(TASKS.join(SCOPES, SCOPES.c.org_code == TASKS.c.org_code))
+        .where(which, TASKS.c.status == "open")))
+    session.execute(insert(GRANTS).from_select(
+        ["task_id", "username", "due_sort"],
+        select(TASKS.c.id, TASKS.c.assignee, due_sort)
+        .where(which, TASKS.c.status == "claimed", TASKS.c.assignee.is_not(None))))
+    _META.drop_all(session.connection(), tables=[SCOPES])
 
 
 def fresh_uuids(state: bytes) -> tuple[bytes, dict[str, str]]:
@@ -211,6 +230,8 @@ SLOTS = Table("bench_slots", _META, Column("i", Integer, primary_key=True),
               Column("form_key", String(400)), Column("holder", String(100)))
 DUES = Table("bench_dues", _META, Column("j", Integer, primary_key=True),
              Column("due_at", UTCDateTime), Column("created_at", UTCDateTime))
+SCOPES = Table("bench_scopes", _META, Column("org_code", String(32), primary_key=True),
+               Column("scope_code", String(32), primary_key=True))
 
 
 def insert_tasks(session, slots: list[dict], dues: list[tuple], count: int, instances: tuple[int, int],

@@ -108,9 +108,8 @@ def reassign(ctx, task_id: int, username: str, to_user: str | None = None, to_or
                 raise PermissionDenied(f"机构 {to_org} 不在 {username} 的辖区内")
             task.org_code, task.org_path = unit.code, unit.path
             task.assignee, task.status = None, "open"
-        runtime_repo.drop_grants(session, task.id)
         session.flush()
-        runtime_repo.add_grants(session, task)
+        runtime_repo.replace_grants(session, task)
         task.next_escalation_at = next_escalation_at(ctx, task)
         runtime_repo.record_event(session, now, "task_reassigned", task.instance_id, task.id, username,
                                   before=before, to_user=to_user, to_org=to_org, reason=reason)

@@ -204,8 +204,9 @@ def claim(ctx, task_id: int, username: str) -> dict:
             raise PermissionDenied(f"用户 {username} 无权处理任务 {task_id}（角色或辖区不符）")
         if not repo.set_task_status(session, task.id, ("open",), status="claimed", assignee=username):
             raise Conflict(f"任务 {task_id} 刚被其他人认领 (claimed concurrently)")
-        repo.record_event(session, ctx.clock.now(), "task_claimed", task.instance_id, task.id, username)
         session.refresh(task)
+        repo.replace_grants(session, task)      # the assignee's alone now
+        repo.record_event(session, ctx.clock.now(), "task_claimed", task.instance_id, task.id, username)
         return task_dict(task)
 
 
@@ -221,9 +222,8 @@ def release(ctx, task_id: int, username: str) -> dict:
             raise Conflict(f"任务 {task_id} 是直接指派给 {username} 的，没有其他候选人，不能退回")
         if not repo.set_task_status(session, task.id, ("claimed",), status="open", assignee=None):
             raise Conflict(f"任务 {task_id} 状态已变化 (changed concurrently)")
-        repo.drop_grants(session, task.id)
         session.refresh(task)
-        repo.add_grants(session, task)
+        repo.replace_grants(session, task)      # offered to its candidates again
         repo.record_event(session, ctx.clock.now(), "task_released", task.instance_id, task.id, username)
         return task_dict(task)
 
@@ -315,9 +315,8 @@ def release_claims_of(ctx, session, username: str, actor: str | None, reason: st
                 session, task.id, ("claimed",), status="open", assignee=None):
             kept.append(task.id)
             continue
-        repo.drop_grants(session, task.id)
         session.refresh(task)
-        repo.add_grants(session, task)
+        repo.replace_grants(session, task)
         detail = {"reason": reason, "released_from": username}
         repo.record_event(session, now, "task_released", task.instance_id, task.id, actor, **detail)
         if actor is None:       # record_event audits only what a named person did

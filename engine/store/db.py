@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import grants as _grants  # noqa: F401  (grants follow their task's due_at)
 from . import notify as _notify_tables  # noqa: F401  (registers the notification tables)
 from .models import SCHEMA_VERSION
 

@@ -246,18 +246,28 @@ class HumanTask(Base):
 
 
 class TaskGrant(Base):
-    """Who may take an active task: one row per candidate role (with the org path it applies
-    to) or candidate user. Rows exist only while the task is active, so an inbox query touches
-    only live work."""
+    """Who may take an active task right now, one row per way in, so that an inbox is a few
+    ordered index walks (engine/store/runtime.py `inbox`):
+
+    - open: a row per (candidate role, unit covering the task): the task's own unit and every
+      unit above it (`scope_code`, from the task's org path), and a row per candidate user;
+    - claimed: only the assignee's row (`username`);
+    - completed or cancelled: none.
+
+    `due_sort` is the task's `due_at`, or `grants.NO_DEADLINE` when it has none, so that "no deadline
+    last" is the same plain order on every backend. It follows `due_at` (engine/store/grants.py).
+    `org_path` is the task's path on role rows, kept for reading."""
     __tablename__ = "task_grants"
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("human_tasks.id"), index=True)
     role_code: Mapped[str | None] = mapped_column(String(100))
+    scope_code: Mapped[str | None] = mapped_column(String(32))
     org_path: Mapped[str | None] = mapped_column(String(400))
     username: Mapped[str | None] = mapped_column(String(100))
+    due_sort: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     __table_args__ = (
-        Index("ix_task_grants_role_path", "role_code", "org_path"),
-        Index("ix_task_grants_username", "username"),
+        Index("ix_task_grants_scope_due", "role_code", "scope_code", "due_sort", "task_id"),
+        Index("ix_task_grants_user_due", "username", "due_sort", "task_id"),
     )
 
 

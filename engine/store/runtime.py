@@ -9,13 +9,15 @@ work single, the slower writer rolling back.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import delete, func, select, union, union_all, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from . import audit
+from .grants import due_sort_of
 from .models import (
     Event, HumanTask, Instance, Message, MessageStart, MessageWait, TaskGrant,
 )
@@ -103,15 +105,43 @@ def active_tasks_of_instance(session: Session, instance_id: int) -> list[HumanTa
         select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.status.in_(ACTIVE))))
 
 
+def scope_codes(org_path: str) -> list[str]:
+    """The codes of a unit and every unit above it, from its path (`/510000/510700/…/`)."""
+    return [code for code in org_path.split("/") if code]
+
+
+def unit_code(org_path: str) -> str:
+    """The code of the unit a path ends at."""
+    return scope_codes(org_path)[-1]
+
+
 def add_grants(session: Session, task: HumanTask) -> None:
-    for role in task.candidate_roles:
-        session.add(TaskGrant(task_id=task.id, role_code=role, org_path=task.org_path))
-    for username in {*task.candidate_users, *([task.assignee] if task.assignee else [])}:
-        session.add(TaskGrant(task_id=task.id, username=username))
+    """The grants of the task as it is now (see `TaskGrant`): an open task is offered to each
+    candidate role at its unit and every unit above it, and to each candidate user; a claimed
+    task is its assignee's alone; a finished one is nobody's."""
+    due_sort = due_sort_of(task.due_at)
+    if task.status == "claimed":
+        if task.assignee:
+            session.add(TaskGrant(task_id=task.id, username=task.assignee, due_sort=due_sort))
+        return
+    if task.status != "open":
+        return
+    for role in dict.fromkeys(task.candidate_roles or ()):
+        for scope in scope_codes(task.org_path):
+            session.add(TaskGrant(task_id=task.id, role_code=role, scope_code=scope,
+                                  org_path=task.org_path, due_sort=due_sort))
+    for username in sorted({*(task.candidate_users or ()), *([task.assignee] if task.assignee else [])}):
+        session.add(TaskGrant(task_id=task.id, username=username, due_sort=due_sort))
 
 
 def drop_grants(session: Session, task_id: int) -> None:
     session.execute(delete(TaskGrant).where(TaskGrant.task_id == task_id))
+
+
+def replace_grants(session: Session, task: HumanTask) -> None:
+    """After a transition (claim, release, reassign): the stored grants become the task's own."""
+    drop_grants(session, task.id)
+    add_grants(session, task)
 
 
 def set_task_status(session: Session, task_id: int, from_statuses: tuple[str, ...], **values) -> bool:
@@ -122,37 +152,114 @@ def set_task_status(session: Session, task_id: int, from_statuses: tuple[str, ..
     return result.rowcount == 1
 
 
-def inbox_query(username: str, grants: list[tuple[str, str]], *, process_id: str | None = None,
-                instance_id: int | None = None, role: str | None = None, org_path: str | None = None,
-                stage: str | None = None, overdue_before: datetime | None = None):
-    """Tasks this user may act on: offered to a role they hold over the task's unit (or to them
-    by name) and not claimed by someone else, narrowed by the filters. Driven by the grants index."""
-    conditions = [TaskGrant.username == username]
-    for granted_role, path in grants:
-        conditions.append(and_(TaskGrant.role_code == granted_role,
-                               TaskGrant.org_path.like(_prefix_pattern(path), escape="\\")))
-    visible = select(TaskGrant.task_id).where(or_(*conditions))
-    query = (select(HumanTask)
-             .where(HumanTask.id.in_(visible),
-                    or_(HumanTask.status == "open",
-                        and_(HumanTask.status == "claimed", HumanTask.assignee == username))))
-    for column, value in ((HumanTask.process_id, process_id), (HumanTask.instance_id, instance_id),
-                          (HumanTask.role_code, role), (HumanTask.stage, stage)):
-        if value:
-            query = query.where(column == value)
-    if org_path:
-        query = query.where(HumanTask.org_path.like(_prefix_pattern(org_path), escape="\\"))
-    if overdue_before is not None:
-        query = query.where(HumanTask.due_at < overdue_before)
+@dataclass(frozen=True)
+class InboxFilters:
+    """What an inbox may be narrowed to. `org_path`: tasks at or below that unit;
+    `overdue_before`: tasks due before that instant."""
+    process_id: str | None = None
+    instance_id: int | None = None
+    role: str | None = None
+    org_path: str | None = None
+    stage: str | None = None
+    overdue_before: datetime | None = None
+
+    def on_task(self) -> list:
+        """Conditions that need the task row (a join from the grant to human_tasks)."""
+        conditions = [column == value for column, value in (
+            (HumanTask.process_id, self.process_id), (HumanTask.instance_id, self.instance_id),
+            (HumanTask.role_code, self.role), (HumanTask.stage, self.stage)) if value]
+        return conditions
+
+
+def _scope_of_branch(membership_path: str, org_path: str | None) -> str | None:
+    """The unit whose grant rows a membership reads: its own unit, or the filter's unit when the
+    filter is below it; None when the filter is outside the membership's jurisdiction."""
+    if org_path is None or membership_path.startswith(org_path):
+        return unit_code(membership_path)
+    if org_path.startswith(membership_path):
+        return unit_code(org_path)
+    return None
+
+
+def inbox_branches(username: str, grants: list[tuple[str, str]], filters: InboxFilters) -> list:
+    """One grants-index range per way the user sees tasks: the user's own name, and a
+    (role, unit) range per membership (a membership under another of the same role adds
+    nothing). Each is a `select(task_id, due_sort)` whose rows come in the index's order."""
+    scopes = set()
+    for role, path in grants:
+        if any(r == role and p != path and path.startswith(p) for r, p in grants):
+            continue
+        scope = _scope_of_branch(path, filters.org_path)
+        if scope is not None:
+            scopes.add((role, scope))
+    on_task = filters.on_task()
+    by_name = select(TaskGrant.task_id, TaskGrant.due_sort).where(TaskGrant.username == username)
+    branches = [_narrowed(by_name, filters, on_task + ([HumanTask.org_path.like(
+        _prefix_pattern(filters.org_path), escape="\\")] if filters.org_path else []))]
+    for role, scope in sorted(scopes):
+        by_role = select(TaskGrant.task_id, TaskGrant.due_sort).where(
+            TaskGrant.role_code == role, TaskGrant.scope_code == scope)
+        branches.append(_narrowed(by_role, filters, on_task))
+    return branches
+
+
+def _narrowed(query, filters: InboxFilters, on_task: list):
+    if on_task:
+        query = query.join(HumanTask, HumanTask.id == TaskGrant.task_id).where(*on_task)
+    if filters.overdue_before is not None:
+        query = query.where(TaskGrant.due_sort < filters.overdue_before)
     return query
 
 
+def inbox_by_due(username: str, grants: list[tuple[str, str]], filters: InboxFilters, *,
+                 limit: int, offset: int = 0):
+    """`select(task_id, due_sort)` of one inbox page by due time (no deadline last), then id.
+
+    Each branch walks its index in order and stops after `offset + limit` rows, so the cost is
+    that of the page, not of every visible task; the few rows kept are merged, de-duplicated
+    (a task seen through two memberships) and cut to the page."""
+    parts = []
+    for branch in inbox_branches(username, grants, filters):
+        ranged = branch.order_by(TaskGrant.due_sort, TaskGrant.task_id).limit(offset + limit).subquery()
+        parts.append(select(ranged.c.task_id, ranged.c.due_sort))
+    merged = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    return (select(merged.c.task_id, merged.c.due_sort).distinct()
+            .order_by(merged.c.due_sort, merged.c.task_id).limit(limit).offset(offset))
+
+
+def visible_task_ids(username: str, grants: list[tuple[str, str]], filters: InboxFilters):
+    """`select(task_id)` of every task in the inbox, each once (for counts and other sorts)."""
+    parts = [select(branch.subquery().c.task_id) for branch in inbox_branches(username, grants, filters)]
+    return union(*parts) if len(parts) > 1 else parts[0]
+
+
+def inbox_query(username: str, grants: list[tuple[str, str]], **filters):
+    """Tasks this user may act on: offered to a role they hold over the task's unit (or to them
+    by name) and not claimed by someone else, narrowed by the filters (`InboxFilters`), unsorted.
+    The grants hold exactly that (see `TaskGrant`), so this reads no task it does not return."""
+    ids = visible_task_ids(username, grants, InboxFilters(**filters)).subquery()
+    return select(HumanTask).where(HumanTask.id.in_(select(ids.c.task_id)))
+
+
+def inbox_count(session: Session, username: str, grants: list[tuple[str, str]], **filters) -> int:
+    """How many tasks the inbox holds, read from the grants index."""
+    ids = visible_task_ids(username, grants, InboxFilters(**filters)).subquery()
+    return session.scalar(select(func.count()).select_from(ids)) or 0
+
+
+def tasks_by_ids(session: Session, ids: list[int]) -> list[HumanTask]:
+    """The tasks, in the order of `ids`."""
+    if not ids:
+        return []
+    found = {task.id: task for task in session.scalars(select(HumanTask).where(HumanTask.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
 def inbox(session: Session, username: str, grants: list[tuple[str, str]], *, limit: int = 50,
-          offset: int = 0, **filters):
-    """The inbox sorted by due time (see `inbox_query` for what it holds and the filters)."""
-    query = inbox_query(username, grants, **filters)
-    query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
-    return list(session.scalars(query.limit(limit).offset(offset)))
+          offset: int = 0, **filters) -> list[HumanTask]:
+    """The inbox sorted by due time (no deadline last), then id: one page (`inbox_by_due`)."""
+    page = inbox_by_due(username, grants, InboxFilters(**filters), limit=limit, offset=offset)
+    return tasks_by_ids(session, [task_id for task_id, _ in session.execute(page)])
 
 
 def list_tasks(session: Session, *, role: str | None = None, org_path: str | None = None,

@@ -1,27 +1,34 @@
-"""SQL for the worklist: one inbox page (the query is `runtime.inbox_query`: sorted, counted),
+"""SQL for the worklist: one inbox page (sorted, counted; the grants queries are in `runtime`),
 names by primary key, and form drafts."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from .models import (
     HumanTask, Instance, Membership, OrgUnit, PathwayVersion, Person, Role, TaskDraft, User,
 )
+from . import runtime
 from .runtime import _prefix_pattern
 
-SORTS = {"due": (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id),
+SORTS = {"due": None,       # the grants index's own order: runtime.inbox_by_due
          "-due": (HumanTask.due_at.is_(None), HumanTask.due_at.desc(), HumanTask.id.desc()),
          "created": (HumanTask.created_at, HumanTask.id),
          "-created": (HumanTask.created_at.desc(), HumanTask.id.desc())}
 
 
-def inbox_page(session: Session, query, sort: str, limit: int, offset: int) -> tuple[list[HumanTask], int]:
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = session.scalars(query.order_by(*SORTS[sort]).limit(limit).offset(offset))
-    return list(rows), total
+def inbox_page(session: Session, username: str, grants: list[tuple[str, str]], sort: str, limit: int,
+               offset: int, **filters) -> tuple[list[HumanTask], int]:
+    """One page of the inbox (`runtime.InboxFilters` for the filters) and how many tasks it holds.
+    By due time the page comes from the grants index ranges (`runtime.inbox_by_due`); the other
+    sorts order the visible tasks' rows."""
+    total = runtime.inbox_count(session, username, grants, **filters)
+    if SORTS[sort] is None:
+        return runtime.inbox(session, username, grants, limit=limit, offset=offset, **filters), total
+    query = runtime.inbox_query(username, grants, **filters)
+    return list(session.scalars(query.order_by(*SORTS[sort]).limit(limit).offset(offset))), total
 
 
 def org_names(session: Session, codes) -> dict[str, str]:
