@@ -14,10 +14,27 @@ from . import notify as _notify_tables  # noqa: F401  (registers the notificatio
 from .models import SCHEMA_VERSION
 
 
+def use_wal(cursor, wait_seconds: float = 30.0) -> None:
+    """Put a SQLite database in WAL mode. Changing the journal mode needs the database to itself
+    and SQLite answers "database is locked" at once, without its busy handler, while another
+    connection holds a lock (two processes opening a new file at once): so wait here, retrying,
+    unless the database is in WAL mode already."""
+    import sqlite3
+    import time
+    deadline = time.monotonic() + wait_seconds
+    while cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    use_wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -120,9 +120,10 @@ def _pending(current: str | None, target: str) -> list[str]:
 # --- the lock and the transaction -----------------------------------------------------------------
 
 def _sqlite_migration_pragmas(dbapi_connection, _record) -> None:
+    from ..db import use_wal
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_WAIT * 1000}")
+    use_wal(cursor, SQLITE_WAIT)
     # Off while a revision rebuilds a table (SQLite's ALTER TABLE); checked before commit.
     cursor.execute("PRAGMA foreign_keys=OFF")
     cursor.close()
