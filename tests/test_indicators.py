@@ -36,7 +36,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from engine import people
 from engine.context import EngineContext
@@ -50,7 +50,7 @@ from engine.store import indicators as repo
 from engine.store.models import Instance
 
 from conftest import BPMN, DATA, SHANGHAI, T0, build_region, deploy_pathways, task_by_element
-from plans import explain, scans
+from plans import captured_statements, explain, scans
 
 PROVINCE, CITY = "510000", "510700"
 JIANGYOU, TAIPING, ZHONGBA, FUCHENG = "510781", "510781001", "510781002", "510703"
@@ -410,17 +410,8 @@ def test_until_defaults_to_the_engine_clock(ctx):
 
 def _plans(ctx, call) -> list[str]:
     """The plan of every statement `call` runs (tests/plans.py: SQLite or PostgreSQL)."""
-    captured = []
-
-    def listener(conn, cursor, statement, params, context, many):
-        captured.append((statement, params))
-
-    event.listen(ctx.db.engine, "before_cursor_execute", listener)
-    try:
-        with ctx.db.unit_of_work() as session:
-            call(session)
-    finally:
-        event.remove(ctx.db.engine, "before_cursor_execute", listener)
+    with captured_statements(ctx.db.engine) as captured, ctx.db.unit_of_work() as session:
+        call(session)
     plans = []
     with ctx.db.engine.connect() as connection:
         for statement, params in captured:

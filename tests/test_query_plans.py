@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from engine.store import runtime as repo
 
-from plans import explain, scans
+from plans import captured_statements, explain, scans
 
 
 def _plan(session, query) -> str:
@@ -37,15 +37,8 @@ def test_due_instances_come_from_the_wake_at_index(ctx):
 
 
 def test_inbox_is_driven_by_the_grants_index(ctx):
-    captured = []
-    from sqlalchemy import event
-    listener = lambda conn, cursor, statement, params, context, many: captured.append((statement, params))
-    event.listen(ctx.db.engine, "before_cursor_execute", listener)
-    try:
-        with ctx.db.unit_of_work() as session:
-            repo.inbox(session, "teacher_a", [("education.teacher", "/510000/510700/510781/510781001/")])
-    finally:
-        event.remove(ctx.db.engine, "before_cursor_execute", listener)
+    with captured_statements(ctx.db.engine) as captured, ctx.db.unit_of_work() as session:
+        repo.inbox(session, "teacher_a", [("education.teacher", "/510000/510700/510781/510781001/")])
     statement, params = next((s, p) for s, p in reversed(captured) if "task_grants" in s)
     with ctx.db.engine.connect() as connection:
         plan = explain(connection, statement, params)

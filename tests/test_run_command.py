@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from engine.devservers import free_port
+
 from conftest import ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_run_serves_the_ui_with_demo_data_on_an_empty_database(tmp_path):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -19,8 +21,6 @@ def use_wal(cursor, wait_seconds: float = 30.0) -> None:
     and SQLite answers "database is locked" at once, without its busy handler, while another
     connection holds a lock (two processes opening a new file at once): so wait here, retrying,
     unless the database is in WAL mode already."""
-    import sqlite3
-    import time
     deadline = time.monotonic() + wait_seconds
     while cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
         try:
