@@ -30,16 +30,19 @@ class CalendarCache:
         self._revision: tuple[int, int] | None = None
         self._calendar: Calendar | None = None
 
-    def current(self, db) -> Calendar:
-        if db.sqlite_file_missing():
-            return self._build([])
-        with db.unit_of_work() as session:
-            revision = repo.revision(session)
-            with self._lock:
-                if revision == self._revision and self._calendar is not None:
-                    return self._calendar
-            layers = [_to_layer(row) for row in repo.layer_rows(session)]
-        calendar = self._build(layers)
+    def current(self, db, session=None) -> Calendar:
+        """The calendar as stored now: read in `session` when given, else in a unit of work of
+        its own."""
+        if session is None:
+            if db.sqlite_file_missing():
+                return self._build([])
+            with db.unit_of_work() as own:
+                return self.current(db, own)
+        revision = repo.revision(session)
+        with self._lock:
+            if revision == self._revision and self._calendar is not None:
+                return self._calendar
+        calendar = self._build([_to_layer(row) for row in repo.layer_rows(session)])
         with self._lock:
             self._revision, self._calendar = revision, calendar
         return calendar

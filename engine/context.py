@@ -34,10 +34,11 @@ class EngineContext:
         other.clock = Clock(now or self.settings.now, self.settings.timezone)
         return other
 
-    def calendar(self, chain: list[str] | None = None):
+    def calendar(self, chain: list[str] | None = None, session=None):
         """The working-day calendar (stored layers included) for an org unit, given its chain of
-        codes from the root; the national calendar without a chain."""
-        calendar = self.calendars.current(self.db)
+        codes from the root; the national calendar without a chain. Inside a unit of work, pass
+        its session: the stored layers are then checked in that transaction."""
+        calendar = self.calendars.current(self.db, session)
         return calendar.for_region(chain) if chain else calendar
 
     def script_engine(self, org_path: str | None = None):

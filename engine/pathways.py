@@ -160,7 +160,7 @@ def deploy_sources(engine, sources: list[tuple[str, bytes]], dmn_sources: list[t
     max_bytes = engine.settings.max_bpmn_bytes
     now = engine.clock.now()
     with engine.db.unit_of_work() as session:
-        roles = {r.code: r.name for r in directory_repo.all_roles(session)} or None
+        roles = directory_repo.role_names(session) or None
         deployed = {v.process_id for v in repo.latest_versions(session)}
         decisions, problems = read_decisions(dmn_sources, max_bytes)
         local = set()
@@ -287,7 +287,7 @@ def validation_context(engine) -> tuple[dict[str, str] | None, set[str] | None]:
         return None, None
     try:
         with engine.db.unit_of_work() as session:
-            roles = {r.code: r.name for r in directory_repo.all_roles(session)} or None
+            roles = directory_repo.role_names(session) or None
             deployed = {v.process_id for v in repo.latest_versions(session)}
     except SQLAlchemyError:
         return None, None
@@ -305,7 +305,8 @@ def load_specs(engine, session, version_id: int) -> tuple:
 
 
 def latest_version_or_fail(session, process_id: str):
-    version = repo.latest_version(session, process_id)
+    """(id, version, message_starts) of the newest deployed version; NotFound if none."""
+    version = repo.latest_version_brief(session, process_id)
     if version is None:
         raise NotFound(f"路径 {process_id} 尚未部署 (pathway not deployed)")
     return version

@@ -164,7 +164,7 @@ def decisions_for(session, process_id: str) -> list[tuple[str, bytes]]:
 
 def _check(ctx, session, process_id: str, data: bytes) -> list[Problem]:
     settings = ctx.settings
-    roles = {r.code: r.name for r in directory_repo.all_roles(session)} or None
+    roles = directory_repo.role_names(session) or None
     known = {v.process_id for v in pathways_repo.latest_versions(session)}
     known |= {row.key for row in repo.all_saved(session, "bpmn")}
     decisions, problems = read_decisions(decisions_for(session, process_id), settings.max_bpmn_bytes)

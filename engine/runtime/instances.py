@@ -26,7 +26,6 @@ from ..bpmn.timers import pending_wake_time
 from ..errors import Conflict, NotFound
 from ..pathways import load_specs
 from ..scripting import ScriptError
-from ..store import directory as directory_repo
 from ..store import escalation as escalation_repo
 from ..store import runtime as repo
 from ..store.models import Instance, Message
@@ -59,7 +58,7 @@ def describe_error(err: Exception, task=None) -> dict:
 
 
 def _org_path(session, org_code: str) -> str | None:
-    unit = directory_repo.org_unit(session, org_code)
+    unit = Directory.of(session).unit(org_code)
     return unit.path if unit is not None else None
 
 
@@ -157,10 +156,15 @@ def thrown_correlation(workflow: BpmnWorkflow, event) -> dict:
     return json.loads(json.dumps(values, default=str))
 
 
-def sync_tasks(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str | None) -> dict | None:
+def sync_tasks(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str | None,
+               fresh: bool = False) -> dict | None:
+    """Human-task rows for the workflow's READY manual tasks: new ones created (with grants and
+    a `task_created` event, and listed in `session.info["tasks_created"]`), ones the workflow
+    left cancelled. `fresh`: the instance was created in this unit of work, so it has no rows
+    to compare with yet."""
     now = ctx.clock.now()
     ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-    for existing in repo.active_tasks_of_instance(session, row.id):
+    for existing in () if fresh else repo.active_tasks_of_instance(session, row.id):
         if existing.spiff_task_id not in ready:
             repo.set_task_status(session, existing.id, repo.ACTIVE, status="cancelled", completed_at=now,
                                  next_escalation_at=None)
@@ -170,7 +174,7 @@ def sync_tasks(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str |
                               element=existing.element)
         else:
             del ready[existing.spiff_task_id]
-    directory = Directory(session)
+    directory = Directory.of(session)
     for task in ready.values():
         try:
             human = build_human_task(task, row, directory, ctx)
@@ -178,6 +182,7 @@ def sync_tasks(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str |
             return describe_error(err, task)
         session.add(human)
         session.flush()
+        session.info.setdefault("tasks_created", []).append(human)
         repo.add_grants(session, human)
         repo.record_event(session, now, "task_created", row.id, human.id, actor, element=human.element,
                           role=human.role_code, org=human.org_code,
@@ -186,14 +191,22 @@ def sync_tasks(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str |
 
 
 def persist(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str | None = None,
-            error: dict | None = None) -> None:
+            error: dict | None = None, fresh: bool = False) -> None:
     """Write the workflow's state and everything derived from it; fail with Conflict if another
-    writer saved this instance since it was loaded."""
+    writer saved this instance since it was loaded.
+
+    `fresh`: the instance was inserted in this unit of work with `write_state` already done (so
+    there are no stored rows to compare with, and no version to check).
+
+    Sets `session.info["messages_to_attempt"]` when a message was thrown or a new catcher
+    appeared, so the caller knows to dispatch after committing."""
     now = ctx.clock.now()
     if error is None:
-        error = sync_tasks(ctx, session, row, workflow, actor)
-    new_waits = repo.replace_waits(session, row.id, _waits(workflow), now)
+        error = sync_tasks(ctx, session, row, workflow, actor, fresh)
+    new_waits = repo.replace_waits(session, row.id, _waits(workflow), now, fresh)
     repo.flag_pending_messages(session, new_waits)
+    if new_waits:
+        session.info["messages_to_attempt"] = True
     for event in workflow.get_events():
         if isinstance(event.event_definition, CarePathMessage):
             session.add(Message(
@@ -203,7 +216,10 @@ def persist(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str | No
                 needs_attempt=True, created_at=now))
             repo.record_event(session, now, "message_thrown", row.id, actor=actor,
                               message=event.event_definition.name)
-    wakes = [w for w in (pending_wake_time(t) for t in workflow.event_manager.tasks.values()) if w]
+            session.info["messages_to_attempt"] = True
+    if not fresh:
+        write_state(ctx, row, workflow)
+        flag_modified(row, "state")   # always write, so the version check always runs
     previous = row.status
     if error is not None:
         row.status, row.error = "error", {**error, "at": now.isoformat()}
@@ -214,18 +230,25 @@ def persist(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str | No
             repo.record_event(session, now, "instance_completed", row.id, actor=actor)
     else:
         row.status, row.error = "running", None
-    row.wake_at = min(wakes) if wakes and row.status == "running" else None
-    row.variables = current_variables(workflow)
-    compact(workflow)             # history nothing reads any more: state bounded by what is live
-    row.state = ctx.serializer.state_to_bytes(workflow)
-    row.state_format = STATE_FORMAT
-    row.updated_at = now
-    flag_modified(row, "state")   # always write, so the version check always runs
+    if row.status != "running":
+        row.wake_at = None
     instance_id = row.id
     try:
         session.flush()
     except StaleDataError as err:
         raise Conflict(f"实例 {instance_id} 已被其他操作修改，请刷新后重试 (instance changed concurrently)") from err
+
+
+def write_state(ctx, row: Instance, workflow: BpmnWorkflow) -> None:
+    """The workflow's state onto its row: the serialized tree (compacted: history nothing reads
+    any more, so state stays bounded by what is live), its variables, its next wake-up."""
+    wakes = [w for w in (pending_wake_time(t) for t in workflow.event_manager.tasks.values()) if w]
+    row.wake_at = min(wakes) if wakes else None
+    row.variables = current_variables(workflow)
+    compact(workflow)
+    row.state = ctx.serializer.state_to_bytes(workflow)
+    row.state_format = STATE_FORMAT
+    row.updated_at = ctx.clock.now()
 
 
 MAX_VARIABLES_BYTES = 64 * 1024

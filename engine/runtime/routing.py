@@ -18,17 +18,26 @@ from ..store.models import HumanTask, OrgUnit
 
 
 class Directory:
-    """Directory lookups for one unit of work, cached for its duration."""
+    """Directory lookups for one unit of work, cached for its duration: `Directory.of(session)`
+    is the same object for every caller in that unit of work (the session's identity map holds
+    rows only while something refers to them, so without it each lookup would read again)."""
 
     def __init__(self, session):
         self.session = session
         self._roles: tuple[dict, dict] | None = None
         self._units: dict[str, OrgUnit | None] = {}
 
+    @classmethod
+    def of(cls, session) -> "Directory":
+        directory = session.info.get("directory")
+        if directory is None:
+            directory = session.info["directory"] = cls(session)
+        return directory
+
     def roles(self) -> tuple[dict[str, str], dict[str, str]]:
         if self._roles is None:
-            rows = directory_repo.all_roles(self.session)
-            self._roles = ({r.code: r.name for r in rows}, {r.name: r.code for r in rows})
+            names = directory_repo.role_names(self.session)
+            self._roles = (names, {name: code for code, name in names.items()})
         return self._roles
 
     def unit(self, code: str) -> OrgUnit | None:
@@ -103,7 +112,7 @@ def build_human_task(task, instance, directory: Directory, ctx) -> HumanTask:
     unit = directory.unit(org_code)
     if unit is None:
         raise AssignmentError(f"任务的机构 {org_code} 不存在 (unknown org unit)")
-    calendar = ctx.calendar(chain_of(unit.path))
+    calendar = ctx.calendar(chain_of(unit.path), directory.session)
     due = resolve_due(task, extensions, ctx.clock, calendar)
     properties = extensions.get("properties") or {}
     ladder = ctx.policy().ladder_name(instance.process_id, spec.bpmn_id, properties.get("escalation"))

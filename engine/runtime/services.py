@@ -18,6 +18,7 @@ from ..store import runtime as repo
 from ..store import worklist as worklist_repo
 from ..store.models import HumanTask, Instance
 from . import instances
+from .routing import Directory
 from .forms import check_submission
 from .sweep import tick  # noqa: F401  (the sweep is `services.tick` to its callers)
 
@@ -48,9 +49,15 @@ def task_dict(task: HumanTask) -> dict:
     }
 
 
-def _outcome(session, row: Instance) -> Outcome:
-    tasks = [task_dict(t) for t in repo.active_tasks_of_instance(session, row.id)]
-    return Outcome(row.id, row.status, row.error, tasks)
+def _outcome(session, row: Instance, fresh: bool = False) -> Outcome:
+    """The instance and its active tasks; `fresh`: it was created in this unit of work, so its
+    tasks are the ones created in it (no need to read them back)."""
+    if fresh:
+        found = [t for t in session.info.get("tasks_created", ())
+                 if t.instance_id == row.id and t.status in repo.ACTIVE]
+    else:
+        found = repo.active_tasks_of_instance(session, row.id)
+    return Outcome(row.id, row.status, row.error, [task_dict(t) for t in found])
 
 
 def check_data(data) -> dict:
@@ -113,8 +120,10 @@ def start_instance(ctx, process_id: str, org: str, data: dict | None = None,
             person_id = person_or_fail(session, person).id
             data = {**data, "person_ref": person}
         row = create_instance(ctx, session, process_id, org, data, actor, person_id=person_id)
-        outcome = _outcome(session, row)
-    dispatch_messages(ctx)
+        outcome = _outcome(session, row, fresh=True)
+        dispatch = session.info.get("messages_to_attempt", False)
+    if dispatch:
+        dispatch_messages(ctx)
     return outcome
 
 
@@ -122,7 +131,7 @@ def create_instance(ctx, session, process_id: str, org: str, data: dict, actor: 
                     message=None, parent_instance_id: int | None = None,
                     person_id: int | None = None) -> Instance:
     version = latest_version_or_fail(session, process_id)
-    if directory_repo.org_unit(session, org) is None:
+    if Directory.of(session).unit(org) is None:
         raise NotFound(f"机构 {org} 不存在 (unknown org unit)")
     if message is None and version.message_starts and not _has_plain_start(ctx, session, version.id):
         raise InvalidInput(f"路径 {process_id} 由消息 {', '.join(version.message_starts)} 启动，"
@@ -132,19 +141,19 @@ def create_instance(ctx, session, process_id: str, org: str, data: dict, actor: 
     workflow.task_tree.data.update(data)
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(data)
-    row = Instance(version_id=version.id, process_id=process_id, org_code=org, status="running",
-                   state=b"", state_format=0, started_at=now, updated_at=now,
-                   parent_instance_id=parent_instance_id, person_id=person_id)
-    session.add(row)
-    session.flush()
-    repo.record_event(session, now, "instance_started", row.id, actor=actor, process_id=process_id,
-                      version=version.version, org=org, person_id=person_id,
-                      message=message.name if message is not None else None)
     error = instances.advance(workflow)
     if error is None and message is not None:
         from .messaging import deliver_into
         error = deliver_into(workflow, message, start=True)
-    instances.persist(ctx, session, row, workflow, actor, error)
+    row = Instance(version_id=version.id, process_id=process_id, org_code=org, status="running", error=None,
+                   started_at=now, parent_instance_id=parent_instance_id, person_id=person_id)
+    instances.write_state(ctx, row, workflow)
+    session.add(row)
+    session.flush()               # one INSERT with the state: nothing to update unless it ends
+    repo.record_event(session, now, "instance_started", row.id, actor=actor, process_id=process_id,
+                      version=version.version, org=org, person_id=person_id,
+                      message=message.name if message is not None else None)
+    instances.persist(ctx, session, row, workflow, actor, error, fresh=True)
     return row
 
 

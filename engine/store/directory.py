@@ -73,6 +73,11 @@ def all_roles(session: Session) -> list[Role]:
     return list(session.scalars(select(Role).order_by(Role.code)))
 
 
+def role_names(session: Session) -> dict[str, str]:
+    """Role code → name, in code order (plain rows: cheaper than loading `Role` objects)."""
+    return dict(session.execute(select(Role.code, Role.name).order_by(Role.code)).all())
+
+
 def user_grants(session: Session, username: str) -> list[tuple[str, str]]:
     """(role code, org path) for each membership of an active user."""
     rows = session.execute(

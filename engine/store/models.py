@@ -87,7 +87,7 @@ class PathwayVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     name: Mapped[str | None] = mapped_column(String(400))
     source_sha256: Mapped[str] = mapped_column(ForeignKey("bpmn_sources.sha256"))
-    spec_json: Mapped[str] = mapped_column(Text)
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)     # read once per process (SpecCache)
     message_starts: Mapped[list] = mapped_column(JSON, default=list)
     depends_on: Mapped[dict] = mapped_column(JSON, default=dict)
     # The forms its tasks use (form key → form-js definition) and a digest of everything that

@@ -13,6 +13,15 @@ def latest_version(session: Session, process_id: str) -> PathwayVersion | None:
         .order_by(PathwayVersion.version.desc()).limit(1))
 
 
+def latest_version_brief(session: Session, process_id: str):
+    """(id, version, message_starts) of the newest version, or None: what starting an instance
+    needs, without loading the serialized spec and forms the full row carries."""
+    return session.execute(
+        select(PathwayVersion.id, PathwayVersion.version, PathwayVersion.message_starts)
+        .where(PathwayVersion.process_id == process_id)
+        .order_by(PathwayVersion.version.desc()).limit(1)).first()
+
+
 def version_by_id(session: Session, version_id: int) -> PathwayVersion | None:
     return session.get(PathwayVersion, version_id)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, union, union_all, update
+from sqlalchemy import delete, func, insert, select, union, union_all, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -54,8 +54,10 @@ def record_event(session: Session, at: datetime, kind: str, instance_id: int | N
                  task_id: int | None = None, actor: str | None = None, **detail) -> None:
     """Append to the event log; what a person did (an event with an actor) goes to the audit log
     too, with where they acted from."""
-    session.add(Event(at=at, kind=kind, instance_id=instance_id, task_id=task_id, actor=actor,
-                      detail=detail))
+    # A plain INSERT now rather than an ORM object for the next flush: an event is never read
+    # back as an object in the unit of work that writes it, and the ids it refers to exist.
+    session.execute(insert(Event.__table__).values(at=at, kind=kind, instance_id=instance_id,
+                                                   task_id=task_id, actor=actor, detail=detail))
     if actor is not None:
         audit.append_for_event(session, at, kind, instance_id, task_id, actor, detail)
 
@@ -119,19 +121,23 @@ def add_grants(session: Session, task: HumanTask) -> None:
     """The grants of the task as it is now (see `TaskGrant`): an open task is offered to each
     candidate role at its unit and every unit above it, and to each candidate user; a claimed
     task is its assignee's alone; a finished one is nobody's."""
-    due_sort = due_sort_of(task.due_at)
+    rows = _grant_rows(task)
+    if rows:     # one statement; nothing reads them back as objects (see grants.py for due_sort)
+        session.execute(insert(TaskGrant.__table__), rows)
+
+
+def _grant_rows(task: HumanTask) -> list[dict]:
+    base = {"task_id": task.id, "role_code": None, "scope_code": None, "org_path": None,
+            "username": None, "due_sort": due_sort_of(task.due_at)}
     if task.status == "claimed":
-        if task.assignee:
-            session.add(TaskGrant(task_id=task.id, username=task.assignee, due_sort=due_sort))
-        return
+        return [{**base, "username": task.assignee}] if task.assignee else []
     if task.status != "open":
-        return
-    for role in dict.fromkeys(task.candidate_roles or ()):
-        for scope in scope_codes(task.org_path):
-            session.add(TaskGrant(task_id=task.id, role_code=role, scope_code=scope,
-                                  org_path=task.org_path, due_sort=due_sort))
-    for username in sorted({*(task.candidate_users or ()), *([task.assignee] if task.assignee else [])}):
-        session.add(TaskGrant(task_id=task.id, username=username, due_sort=due_sort))
+        return []
+    rows = [{**base, "role_code": role, "scope_code": scope, "org_path": task.org_path}
+            for role in dict.fromkeys(task.candidate_roles or ())
+            for scope in scope_codes(task.org_path)]
+    users = {*(task.candidate_users or ()), *([task.assignee] if task.assignee else [])}
+    return rows + [{**base, "username": username} for username in sorted(users)]
 
 
 def drop_grants(session: Session, task_id: int) -> None:
@@ -280,10 +286,12 @@ def list_tasks(session: Session, *, role: str | None = None, org_path: str | Non
 # --- messages -----------------------------------------------------------------------------------
 
 def replace_waits(session: Session, instance_id: int, waits: list[tuple[str, str, str]],
-                  since: datetime) -> set[str]:
-    """Store what an instance waits for; returns message names it newly waits for."""
-    current = {(w.message_name, w.properties, w.correlation_key): w for w in session.scalars(
-        select(MessageWait).where(MessageWait.instance_id == instance_id))}
+                  since: datetime, fresh: bool = False) -> set[str]:
+    """Store what an instance waits for; returns message names it newly waits for. `fresh`: the
+    instance is new in this transaction and has no stored waits."""
+    current = {} if fresh else {
+        (w.message_name, w.properties, w.correlation_key): w for w in session.scalars(
+            select(MessageWait).where(MessageWait.instance_id == instance_id))}
     wanted = set(waits)
     for key, row in current.items():
         if key not in wanted:
