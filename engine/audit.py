@@ -53,6 +53,7 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
     "instance_completed": ("路径结束", "Pathway ended"),
     "instance_error": ("实例出错", "Instance error"),
     "instance_retried": ("重试实例", "Instance retried"),
+    "instance_cancelled": ("取消路径实例", "Instance cancelled"),
     "instance_migrated": ("迁移实例", "Instance migrated"),
     "message_thrown": ("发送消息", "Message sent"),
     "message_delivered": ("投递消息", "Message delivered"),

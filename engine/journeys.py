@@ -195,6 +195,7 @@ def _text(entry: dict, detail: dict, pathway: str, names: _Names, element_name: 
         "instance_completed": f"「{pathway}」结束",
         "instance_error": f"「{pathway}」出错：{_short((detail.get('error') or {}).get('message'))}",
         "instance_retried": f"{who} 重试「{pathway}」",
+        "instance_cancelled": f"{who} 取消「{pathway}」：{_short(detail.get('reason'))}",
         "task_claimed": f"{who} 认领{name}",
         "task_released": f"{who} 退回{name}",
         "task_completed": f"{who} 完成{name}" + {True: "（按时）", False: "（超期）", None: ""}[entry["on_time"]],

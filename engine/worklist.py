@@ -7,6 +7,7 @@ missing, exactly like a task that does not exist, so guessing ids reveals nothin
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 from .access import can_claim, can_complete, can_release, can_see
 from .calendars import chain_of
@@ -19,7 +20,9 @@ from .privacy.tiers import split_by_tier
 from .runtime.forms import form_definition
 from .stages import STAGES, is_stage
 from .runtime.services import actor_for, check_data, org_path_or_fail, task_dict, view_of
+from .store import runtime as runtime_repo
 from .store import worklist as repo
+from .store.grants import due_sort_of
 from .store.models import HumanTask, Instance, Person
 
 PER_PAGE = 50
@@ -60,6 +63,30 @@ def inbox(ctx, username: str, *, process: str | None = None, org: str | None = N
     return {"tasks": tasks, "total": total, "page": page, "per_page": per_page,
             "pages": max(1, math.ceil(total / per_page)), "pathways": pathways,
             "orgs": [(u.code, u.name, u.level) for u in units]}
+
+
+def inbox_after(ctx, username: str, *, after: tuple[datetime, int] | None = None, limit: int = PER_PAGE,
+                process: str | None = None, org: str | None = None, stage: str | None = None,
+                overdue: bool = False) -> tuple[list[dict], tuple[datetime, int] | None]:
+    """The inbox by due time (no deadline last) from a position on: (tasks with their remaining
+    time, the position after the last one, or None at the end). Positions are (due_sort, task id),
+    stable while tasks come and go, which an offset is not."""
+    if stage is not None and not is_stage(stage):
+        raise InvalidInput(f"服务阶段无效: {stage!r}（可选 {', '.join(STAGES)}）")
+    limit = max(1, min(int(limit), MAX_PER_PAGE))
+    now = ctx.clock.now()
+    with ctx.db.unit_of_work() as session:
+        actor = actor_for(session, username)
+        org_path = org_path_or_fail(session, org) if org else None
+        rows = runtime_repo.inbox(session, username, list(actor.grants), limit=limit + 1, after=after,
+                                  process_id=process, org_path=org_path, stage=stage,
+                                  overdue_before=now if overdue else None)
+        names = repo.org_names(session, {row.org_code for row in rows})
+    calendar = ctx.calendar()
+    tasks = [{**_with_remaining(ctx, calendar, now, row), "org_name": names.get(row.org_code, row.org_code)}
+             for row in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return tasks, (due_sort_of(last.due_at), last.id) if last is not None else None
 
 
 def _visible_task(session, task_id: int, username: str):

@@ -45,6 +45,8 @@ def create_app(ctx=None, now: Callable | None = None, config: dict | None = None
     for blueprint in (auth.bp, tasks.bp, escalations.bp, notifications.bp, people.bp, dashboard.bp,
                       modeler.bp, account.bp, audit.bp):
         app.register_blueprint(blueprint)
+    from . import api
+    api.init_app(app)
     return app
 
 

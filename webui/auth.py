@@ -21,7 +21,7 @@ from .runtime import engine
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
-OPEN_ENDPOINTS = {"auth.login", "static", "set_language"}
+OPEN_ENDPOINTS = {"auth.login", "static", "set_language", "api_docs", "api-docs.openapi_json"}
 
 
 def init_app(app: Flask) -> None:
@@ -52,6 +52,8 @@ def load_user():
         g.user = accounts.session_user(engine(), username, session.get("stamp"), _signed_in_at())
         if g.user is None:           # disabled, password changed, or the session is too old
             _fresh_session()
+    if request.path.startswith("/api/"):
+        return None                  # the API authenticates each request itself (webui/api/common.py)
     if g.user is None and request.endpoint not in OPEN_ENDPOINTS:
         return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
     return None

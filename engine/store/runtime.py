@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, union, union_all, update
+from sqlalchemy import delete, func, insert, select, tuple_, union, union_all, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -218,14 +218,17 @@ def _narrowed(query, filters: InboxFilters, on_task: list):
 
 
 def inbox_by_due(username: str, grants: list[tuple[str, str]], filters: InboxFilters, *,
-                 limit: int, offset: int = 0):
-    """`select(task_id, due_sort)` of one inbox page by due time (no deadline last), then id.
+                 limit: int, offset: int = 0, after: tuple[datetime, int] | None = None):
+    """`select(task_id, due_sort)` of one inbox page by due time (no deadline last), then id;
+    `after`: only what comes after that (due_sort, task id) position (a cursor).
 
     Each branch walks its index in order and stops after `offset + limit` rows, so the cost is
     that of the page, not of every visible task; the few rows kept are merged, de-duplicated
     (a task seen through two memberships) and cut to the page."""
     parts = []
     for branch in inbox_branches(username, grants, filters):
+        if after is not None:
+            branch = branch.where(tuple_(TaskGrant.due_sort, TaskGrant.task_id) > tuple_(*after))
         ranged = branch.order_by(TaskGrant.due_sort, TaskGrant.task_id).limit(offset + limit).subquery()
         parts.append(select(ranged.c.task_id, ranged.c.due_sort))
     merged = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
@@ -262,9 +265,9 @@ def tasks_by_ids(session: Session, ids: list[int]) -> list[HumanTask]:
 
 
 def inbox(session: Session, username: str, grants: list[tuple[str, str]], *, limit: int = 50,
-          offset: int = 0, **filters) -> list[HumanTask]:
+          offset: int = 0, after: tuple[datetime, int] | None = None, **filters) -> list[HumanTask]:
     """The inbox sorted by due time (no deadline last), then id: one page (`inbox_by_due`)."""
-    page = inbox_by_due(username, grants, InboxFilters(**filters), limit=limit, offset=offset)
+    page = inbox_by_due(username, grants, InboxFilters(**filters), limit=limit, offset=offset, after=after)
     return tasks_by_ids(session, [task_id for task_id, _ in session.execute(page)])
 
 
