@@ -217,9 +217,19 @@ def persist(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str | No
             repo.record_event(session, now, "message_thrown", row.id, actor=actor,
                               message=event.event_definition.name)
             session.info["messages_to_attempt"] = True
-    if not fresh:
-        write_state(ctx, row, workflow)
-        flag_modified(row, "state")   # always write, so the version check always runs
+    instance_id = row.id
+    try:
+        if not fresh:
+            write_state(ctx, row, workflow)
+            flag_modified(row, "state")   # always write, so the version check always runs
+        _settle_status(session, row, workflow, error, actor, now)
+        session.flush()
+    except StaleDataError as err:
+        raise Conflict(f"实例 {instance_id} 已被其他操作修改，请刷新后重试 (instance changed concurrently)") from err
+
+
+def _settle_status(session, row: Instance, workflow: BpmnWorkflow, error: dict | None,
+                   actor: str | None, now: datetime) -> None:
     previous = row.status
     if error is not None:
         row.status, row.error = "error", {**error, "at": now.isoformat()}
@@ -232,11 +242,6 @@ def persist(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str | No
         row.status, row.error = "running", None
     if row.status != "running":
         row.wake_at = None
-    instance_id = row.id
-    try:
-        session.flush()
-    except StaleDataError as err:
-        raise Conflict(f"实例 {instance_id} 已被其他操作修改，请刷新后重试 (instance changed concurrently)") from err
 
 
 def write_state(ctx, row: Instance, workflow: BpmnWorkflow) -> None:

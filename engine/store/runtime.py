@@ -54,10 +54,11 @@ def record_event(session: Session, at: datetime, kind: str, instance_id: int | N
                  task_id: int | None = None, actor: str | None = None, **detail) -> None:
     """Append to the event log; what a person did (an event with an actor) goes to the audit log
     too, with where they acted from."""
-    # A plain INSERT now rather than an ORM object for the next flush: an event is never read
-    # back as an object in the unit of work that writes it, and the ids it refers to exist.
-    session.execute(insert(Event.__table__).values(at=at, kind=kind, instance_id=instance_id,
-                                                   task_id=task_id, actor=actor, detail=detail))
+    # A plain INSERT on the session's connection now, rather than an ORM object for the next
+    # flush: an event is never read back as an object in the unit of work that writes it, the ids
+    # it refers to exist already, and nothing pending is flushed early by it.
+    session.connection().execute(insert(Event.__table__).values(
+        at=at, kind=kind, instance_id=instance_id, task_id=task_id, actor=actor, detail=detail))
     if actor is not None:
         audit.append_for_event(session, at, kind, instance_id, task_id, actor, detail)
 
@@ -122,8 +123,8 @@ def add_grants(session: Session, task: HumanTask) -> None:
     candidate role at its unit and every unit above it, and to each candidate user; a claimed
     task is its assignee's alone; a finished one is nobody's."""
     rows = _grant_rows(task)
-    if rows:     # one statement; nothing reads them back as objects (see grants.py for due_sort)
-        session.execute(insert(TaskGrant.__table__), rows)
+    if rows:     # one statement, flushing nothing early; nothing reads them back as objects
+        session.connection().execute(insert(TaskGrant.__table__), rows)     # (grants.py: due_sort)
 
 
 def _grant_rows(task: HumanTask) -> list[dict]:
