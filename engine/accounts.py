@@ -230,6 +230,8 @@ def set_password(ctx, username: str, new: str, actor: str | None = None) -> dict
     now = ctx.clock.now()
     with ctx.db.unit_of_work() as session:
         user = _user_or_fail(session, username)
+        if user.username.startswith("api:"):
+            raise InvalidInput(f"{username} 是接口客户端的服务账号，不能设置密码 (an API client's service account has no password)")
         problems = password_problems(new or "", user.username)
         if new and verify_password(user.password_hash, new):
             problems.append("same_as_current")

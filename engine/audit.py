@@ -47,6 +47,9 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
     "password_changed": ("修改密码", "Password changed"),
     "user_disabled": ("停用用户", "User disabled"),
     "user_enabled": ("启用用户", "User enabled"),
+    "api_client_created": ("创建接口客户端", "API client created"),
+    "api_client_revoked": ("吊销接口客户端", "API client revoked"),
+    "api_client_token_rotated": ("更换接口令牌", "API token rotated"),
     # people and instances
     "person_registered": ("登记服务对象", "Person registered"),
     "instance_started": ("启动路径", "Pathway started"),

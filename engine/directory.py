@@ -170,6 +170,9 @@ def load_directory(db: Database, path: str | Path) -> DirectoryReport:
     return report
 
 
+SERVICE_PREFIX = "api:"      # usernames of API clients' service accounts (engine/apiclients.py)
+
+
 def authenticate(session, username: str, password: str):
     """The active user whose password this is, else None; its hash is renewed on the way when
     the hashing parameters changed since it was made (argon2's `check_needs_rehash`).
@@ -177,8 +180,10 @@ def authenticate(session, username: str, password: str):
     An unknown or disabled user costs a hash verification too, so timing does not tell which
     names exist."""
     user = repo.get_user(session, (username or "").strip())
-    stored = user.password_hash if user is not None and user.active else _dummy_hash()
-    if not verify_password(stored, password or "") or user is None or not user.active:
+    # An API client's service account (`api:…`) never signs in; it costs a verification too.
+    usable = user is not None and user.active and not user.username.startswith(SERVICE_PREFIX)
+    stored = user.password_hash if usable else _dummy_hash()
+    if not verify_password(stored, password or "") or not usable:
         return None
     if needs_rehash(user.password_hash):
         repo.set_password_hash(session, user, hash_password(password))

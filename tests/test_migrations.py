@@ -29,7 +29,8 @@ from engine.store.models import Base
 
 from conftest import BPMN, DATA, ROOT, T0, Cli
 
-REVISIONS = ["0001_baseline", "0002_due_order", "0003_inbox_scope"]
+REVISIONS = ["0001_baseline", "0002_due_order", "0003_inbox_scope", "0004_api_clients"]
+AFTER_V5 = {"api_clients", "idempotency_keys"}     # tables no pre-Alembic CarePath had
 HEAD = REVISIONS[-1]
 VILLAGE = "510781001001"
 
@@ -81,7 +82,7 @@ def shipped_v5(url: str) -> Database:
     at 5, the sweep's index on (status, wake_at) as it was then; with the test directory, a
     deployed pathway and two started instances in it."""
     db = Database(url)
-    Base.metadata.create_all(db.engine)
+    Base.metadata.create_all(db.engine, tables=[t for t in Base.metadata.sorted_tables if t.name not in AFTER_V5])
     with db.engine.begin() as connection:
         connection.exec_driver_sql("DROP INDEX ix_instances_status_wake")
         connection.exec_driver_sql("CREATE INDEX ix_instances_status_wake ON instances (status, wake_at)")
@@ -245,13 +246,13 @@ def test_two_processes_starting_at_once_migrate_once(db_url, tmp_path):
 def test_0002_goes_down_and_up_again_and_the_baseline_stays(db_url):
     db = Database(db_url)
     runner.upgrade(db)
-    assert runner.downgrade(db, "0001_baseline") == ["0003_inbox_scope", "0002_due_order"]
+    assert runner.downgrade(db, "0001_baseline") == ["0004_api_clients", "0003_inbox_scope", "0002_due_order"]
     assert revision_of(db) == "0001_baseline"
     assert index_columns(db, "instances", "ix_instances_status_wake") == ["status", "wake_at"]
-    assert {d[0] for d in differences(db)} == {"remove_index", "add_index", "add_column"}   # the guard sees it
-    assert runner.status(db).pending == ["0002_due_order", "0003_inbox_scope"]
+    assert {d[0] for d in differences(db)} == {"remove_index", "add_index", "add_column", "add_table"}   # the guard sees it
+    assert runner.status(db).pending == REVISIONS[1:]
 
-    assert runner.upgrade(db).applied == ["0002_due_order", "0003_inbox_scope"]
+    assert runner.upgrade(db).applied == REVISIONS[1:]
     assert differences(db) == []
     with pytest.raises(runner.SchemaError, match="0001_baseline.*baseline is not undone"):
         runner.downgrade(db, "base")
@@ -268,9 +269,9 @@ def test_a_database_from_a_newer_carepath_is_refused(db_url):
         db.create_schema()
     message = str(raised.value)
     assert ("数据库结构版本 0009_from_the_future 不是此版本 CarePath 所知的版本"
-            "（本版最新为 0003_inbox_scope）") in message
+            "（本版最新为 0004_api_clients）") in message
     assert ("revision 0009_from_the_future, which this CarePath does not know "
-            "(its newest is 0003_inbox_scope)") in message
+            "(its newest is 0004_api_clients)") in message
     assert revision_of(db) == "0009_from_the_future"
     assert runner.status(db).state == "unknown"
     db.dispose()
@@ -294,7 +295,8 @@ def test_carepath_db_current_upgrade_and_history(db_url):
     assert cli.json("db", "current") | {"database": None} == {
         "database": None, "revision": HEAD, "head": HEAD, "state": "current", "legacy_version": 5, "pending": []}
     assert [(r["revision"], r["current"]) for r in cli.json("db", "history")] == [
-        ("0001_baseline", False), ("0002_due_order", False), ("0003_inbox_scope", True)]
+        ("0001_baseline", False), ("0002_due_order", False), ("0003_inbox_scope", False),
+        ("0004_api_clients", True)]
     human = cli.run("db", "current").stdout
     assert f"当前结构版本: {HEAD}" in human and "状态: 已是最新" in human
 

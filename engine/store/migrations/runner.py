@@ -69,6 +69,7 @@ class UpgradeReport:
 def target_metadata():
     """The models' metadata: what autogenerate compares a database with."""
     from .. import notify  # noqa: F401  (registers the notification tables)
+    from .. import api  # noqa: F401  (registers the API client and idempotency tables)
     from ..models import Base
     return Base.metadata
 
