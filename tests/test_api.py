@@ -16,7 +16,7 @@ from conftest import SHANGHAI, deploy_pathways
 from web import MovableClock, WebClient
 
 VILLAGE = "510781001001"          # 太平村
-OTHER_COUNTY = "510722"
+OTHER_COUNTY = "510703"           # 涪城区: another county of the city
 SCREENING_DATA = {"student_birth_date": "2010-12-15", "grade": "g9", "screening_date": "2026-11-02",
                   "phq9_score": 4, "phq9_item9": 0}
 ALL_WORK = ["tasks:read", "tasks:write", "instances:read", "instances:write"]

@@ -125,6 +125,17 @@ def _routes(ids: dict) -> dict:
         "audit.index": [("GET", "/audit", None), ("GET", f"/audit?person={person}", None)],
         "audit.export": [("GET", "/audit/export.csv", None), ("GET", "/audit/export.json", None),
                          ("GET", f"/audit/export.json?person={person}", None)],
+        # The API with the browser's session (its POSTs without the X-CSRFToken header are refused).
+        "api-docs.openapi_json": [("GET", "/api/v1/openapi.json", None)],
+        "api_docs": [("GET", "/api/v1/docs", None)],
+        "api_tasks.inbox": [("GET", "/api/v1/tasks", None), ("GET", "/api/v1/tasks?overdue=true&limit=5", None)],
+        "api_tasks.show": every("/api/v1/tasks/{}", "tasks"),
+        "api_tasks.claim": [("POST", f"/api/v1/tasks/{t}/claim", {}) for t in tasks],
+        "api_tasks.release": [("POST", f"/api/v1/tasks/{t}/release", {}) for t in tasks],
+        "api_tasks.complete": [("POST", f"/api/v1/tasks/{t}/complete", {}) for t in tasks],
+        "api_instances.start": [("POST", "/api/v1/instances", {})],
+        "api_instances.show_instance": every("/api/v1/instances/{}", "instances"),
+        "api_instances.cancel": [("POST", f"/api/v1/instances/{i}/cancel", {}) for i in instances],
     }
 
 

@@ -33,6 +33,9 @@ def too_large_message() -> str:
 
 def register_error_pages(app: Flask) -> None:
     def page(status: int, code: str, title: str, message: str | None):
+        if request.path.startswith("/api/"):
+            from .api.common import error_response       # the API's own error shape
+            return error_response(status, code, message or title)
         if wants_json():
             return jsonify({"error": message or title, "code": code}), status
         return render_template("error.html", status=status, title=title, message=message), status

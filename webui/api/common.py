@@ -26,6 +26,7 @@ from flask_smorest import Blueprint
 from flask_wtf.csrf import CSRFError, validate_csrf
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
+from wtforms.validators import ValidationError as CsrfInvalid
 
 from engine import accounts, apiclients, idempotency
 from engine.errors import CarePathError, Conflict, FormInvalid, InvalidInput, NotFound, PermissionDenied
@@ -124,7 +125,10 @@ def authenticate() -> None:
     if profile is None:
         raise Unauthenticated(_("需要身份验证：请提供 API 令牌（Authorization: Bearer …）或先登录。"))
     if request.method not in SAFE_METHODS:
-        validate_csrf(request.headers.get("X-CSRFToken"))
+        try:
+            validate_csrf(request.headers.get("X-CSRFToken"))
+        except CsrfInvalid as err:
+            raise CSRFError(str(err)) from None
     g.caller = Caller(profile["username"], frozenset(apiclients.SCOPES), None)
 
 
@@ -171,7 +175,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def idempotent(view):
-    """With an `Idempotency-Key` header, a successful answer is kept for 24 hours and given again
+    """Put it above the schema decorators (`arguments`, `response`), so that it keeps the
+    finished response with its status. With an `Idempotency-Key` header, a successful answer is kept for 24 hours and given again
     for a repeat of the same request, which then does nothing; the same key with a different
     request is refused (400), and one still being worked on answers 409. A refused request (4xx)
     keeps nothing: it may be corrected and sent again with the same key."""

@@ -96,7 +96,7 @@ class CancelInstance(Strict):
     reason = fields.String(required=True, validate=validate.Length(2, 500))
 
 
-class Error(Schema):
+class ApiError(Schema):
     code = fields.String(required=True)
     message = fields.String(required=True)
     status = fields.Integer(required=True)

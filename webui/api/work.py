@@ -74,11 +74,11 @@ def release(task_id: int):
 @tasks.route("/tasks/<int:task_id>/complete", methods=["POST"])
 @tasks.doc(security=SECURITY, parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
                                           "schema": {"type": "string", "maxLength": 200}}])
+@idempotent
 @tasks.arguments(schemas.Completion)
 @tasks.response(200, schemas.Outcome)
-@tasks.alt_response(422, schema=schemas.Error, description="表单数据不符合任务表单（errors 按字段列出）")
+@tasks.alt_response(422, schema=schemas.ApiError, description="表单数据不符合任务表单（errors 按字段列出）")
 @requires("tasks:write")
-@idempotent
 def complete(body, task_id: int):
     """完成任务：数据按任务表单校验，不符合时返回 422 与各字段的问题"""
     worklist.require_visible(engine(), task_id, caller().username)
@@ -88,10 +88,10 @@ def complete(body, task_id: int):
 @instances.route("/instances", methods=["POST"])
 @instances.doc(security=SECURITY, parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
                                               "schema": {"type": "string", "maxLength": 200}}])
+@idempotent
 @instances.arguments(schemas.StartInstance)
 @instances.response(201, schemas.Outcome)
 @requires("instances:write")
-@idempotent
 def start(body):
     """在辖区内的机构启动一条路径（可指定已登记的服务对象）"""
     outcome = control.start_for_user(engine(), caller().username, body["pathway"], body["org"],

@@ -1,9 +1,9 @@
 // Build the web UI islands with esbuild: node build.mjs [--outdir DIR]
 //
 // Writes diagram.js/.css, form.js/.css, chart.js/.css, modeler.js/.css and form-editor.js/.css
-// into DIR (default ../static/dist, relative to this file). Fonts are inlined as data URLs: the pages load nothing from elsewhere.
+// into DIR (default ../static/dist, relative to this file), and Swagger UI's files into DIR/swagger-ui. Fonts are inlined as data URLs: the pages load nothing from elsewhere.
 
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -72,7 +72,15 @@ await esbuild.build({
   logLevel: 'warning',
 });
 
+// The API's interactive page (/api/v1/docs) uses Swagger UI's own prebuilt files, copied as they are.
+const swaggerDir = path.join(outdir, 'swagger-ui');
+await mkdir(swaggerDir, { recursive: true });
+for (const file of ['swagger-ui-bundle.js', 'swagger-ui.css']) {
+  await copyFile(path.join(here, 'node_modules', 'swagger-ui-dist', file), path.join(swaggerDir, file));
+}
+
 for (const file of (await readdir(outdir)).sort()) {
+  if (file === 'swagger-ui') continue;
   const { size } = await stat(path.join(outdir, file));
   console.log(`${file.padEnd(16)} ${(size / 1024).toFixed(1).padStart(8)} KiB`);
 }
