@@ -6,6 +6,7 @@ from datetime import datetime, time, timedelta
 import click
 
 from .common import cli, emit, handled, json_option, now_option
+from .users import print_handed_back
 
 TOKEN_WARNING = "请立即妥善保存此令牌：它只显示这一次，之后无法再次查看。"
 
@@ -99,10 +100,7 @@ def api_client_list(state, now, as_json):
 
 def _print_revoked(data: dict) -> None:
     click.echo(f"接口客户端 {data['name']} 已吊销" if data["changed"] else f"接口客户端 {data['name']} 本已吊销")
-    if data["released"]:
-        click.echo(f"  退回给候选人的任务: {', '.join(map(str, data['released']))}")
-    if data["kept"]:
-        click.echo(f"  直接指派、没有其他候选人的任务（请督导改派）: {', '.join(map(str, data['kept']))}")
+    print_handed_back(data)
 
 
 @api_client.command("revoke")

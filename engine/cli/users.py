@@ -34,6 +34,11 @@ def user_list(state, now, as_json):
 
 def _print_disabled(data):
     click.echo(f"用户 {data['username']} 已停用" if data["changed"] else f"用户 {data['username']} 本已停用")
+    print_handed_back(data)
+
+
+def print_handed_back(data: dict) -> None:
+    """The claimed tasks a disabled account handed back (`released`) or could not (`kept`)."""
     if data["released"]:
         click.echo(f"  退回给候选人的任务: {', '.join(map(str, data['released']))}")
     if data["kept"]:
