@@ -24,6 +24,7 @@ from .errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from .store import api as repo
 from .store import audit
 from .store import directory as directory_repo
+from .directory import SERVICE_PREFIX as USER_PREFIX
 from .store.models import OrgUnit, Role
 
 # Scope → (Chinese, English) description.
@@ -43,7 +44,6 @@ SCOPES: dict[str, tuple[str, str]] = {
     "fhir:read": ("以 FHIR 格式读取数据", "Read data as FHIR resources"),
 }
 
-USER_PREFIX = "api:"
 NO_PASSWORD = "!"                    # not an argon2 hash: no password ever verifies against it
 PREFIX_LENGTH = 8
 SECRET_LENGTH = 43                   # secrets.token_urlsafe(32)

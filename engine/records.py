@@ -47,25 +47,33 @@ def person_for_user(ctx, person_id: int, username: str) -> dict:
                     "id": opened.id, "until": opened.until, "reason": opened.reason}}
 
 
-def _viewable_instance(ctx, session, instance_id: int, username: str):
+def task_people(tasks) -> set[str]:
+    """Everyone named on the tasks: assignees, who completed them, candidate users."""
+    return {name for t in tasks for name in (t.assignee, t.completed_by, *(t.candidate_users or [])) if name}
+
+
+def may_view(actor, unit_path: str, tasks) -> bool:
+    """The instance at `unit_path` with these task rows is one the actor may view (no break-glass)."""
+    return can_view_instance(actor, unit_path, [t.org_path for t in tasks], task_people=task_people(tasks))
+
+
+def viewable_instance(ctx, session, instance_id: int, username: str):
     """(instance, its unit, its task rows, person or None, named on a task), or NotFound /
     PermissionDenied."""
     row, unit = instance_or_fail(session, instance_id)
     tasks = repo.tasks_of_instances(session, [row.id])
-    people = {name for t in tasks for name in (t.assignee, t.completed_by, *(t.candidate_users or []))}
     person = session.get(Person, row.person_id) if row.person_id else None
-    actor = actor_for(session, username)
-    if not can_view_instance(actor, unit.path, [t.org_path for t in tasks], task_people=people - {None}):
+    if not may_view(actor_for(session, username), unit.path, tasks):
         opened = person is not None and privacy_repo.open_break_glass(session, username, person.id, ctx.clock.now())
         if not opened:
             raise PermissionDenied("无权查看此流程实例（不在您的辖区内）")
-    return row, unit, tasks, person, username in people
+    return row, unit, tasks, person, username in task_people(tasks)
 
 
 def instance_for_user(ctx, instance_id: int, username: str) -> dict:
     """The instance's diagram (engine.journeys.instance_diagram) for a user who may view it."""
     with ctx.db.unit_of_work() as session:
-        row, unit, tasks, _, _ = _viewable_instance(ctx, session, instance_id, username)
+        row, unit, tasks, _, _ = viewable_instance(ctx, session, instance_id, username)
         return diagram_of(ctx, session, row, unit, tasks)
 
 
@@ -74,7 +82,7 @@ def instance_page_for_user(ctx, instance_id: int, username: str) -> dict:
     counts the values held back, by tier), its tasks and its events; `person` only for a user who
     reads the person's basic information. The read is audited."""
     with ctx.db.unit_of_work() as session:
-        row, unit, tasks, person, named = _viewable_instance(ctx, session, instance_id, username)
+        row, unit, tasks, person, named = viewable_instance(ctx, session, instance_id, username)
         units = [unit.path, *(t.org_path for t in tasks), *(person_units(session, person) if person else [])]
         found = reading_for(ctx, session, username, person, units, named=named)
         shown, hidden = split_by_tier(row.variables or {}, data_tiers(ctx, session, row.version_id), found.tiers)
@@ -97,7 +105,7 @@ def instance_bpmn_for_user(ctx, instance_id: int, username: str, process_id: str
     """The BPMN the instance's diagram (or a pathway it called) is drawn from, for a user who may
     view the instance; read from the deployed source without loading the workflow."""
     with ctx.db.unit_of_work() as session:
-        row, _, _, _, _ = _viewable_instance(ctx, session, instance_id, username)
+        row, _, _, _, _ = viewable_instance(ctx, session, instance_id, username)
         version, source = repo.version_with_source(session, row.version_id)
         if process_id and process_id != row.process_id:
             called = repo.called_version_with_source(session, process_id, version)

@@ -89,7 +89,7 @@ def inbox_after(ctx, username: str, *, after: tuple[datetime, int] | None = None
     return tasks, (due_sort_of(last.due_at), last.id) if last is not None else None
 
 
-def _visible_task(session, task_id: int, username: str):
+def visible_task(session, task_id: int, username: str):
     task = session.get(HumanTask, task_id)
     actor = actor_for(session, username)
     if task is None or not (can_see(actor, view_of(task)) or task.completed_by == username):
@@ -100,7 +100,7 @@ def _visible_task(session, task_id: int, username: str):
 def require_visible(ctx, task_id: int, username: str) -> None:
     """NotFound unless the user may see the task (what a guessed id gets, whatever it is)."""
     with ctx.db.unit_of_work() as session:
-        _visible_task(session, task_id, username)
+        visible_task(session, task_id, username)
 
 
 def _form_of(ctx, session, task: HumanTask, instance: Instance) -> dict | None:
@@ -128,7 +128,7 @@ def task_page(ctx, task_id: int, username: str) -> dict:
      for the form's keys), "draft_saved_at": datetime | None, "pathway_name"}"""
     now = ctx.clock.now()
     with ctx.db.unit_of_work() as session:
-        task, actor = _visible_task(session, task_id, username)
+        task, actor = visible_task(session, task_id, username)
         instance = session.get(Instance, task.instance_id)
         person = session.get(Person, instance.person_id) if instance.person_id else None
         view = view_of(task)
@@ -180,7 +180,7 @@ def save_draft(ctx, task_id: int, username: str, data: dict) -> dict:
     complete the task now may save a draft of it."""
     data = check_data(data)
     with ctx.db.unit_of_work() as session:
-        task, actor = _visible_task(session, task_id, username)
+        task, actor = visible_task(session, task_id, username)
         if not can_complete(actor, view_of(task)):
             raise TaskNotOpen(f"任务 {task_id} 当前不能由您处理，草稿未保存")
         now = ctx.clock.now()

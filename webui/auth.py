@@ -21,7 +21,7 @@ from .runtime import engine
 
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
-OPEN_ENDPOINTS = {"auth.login", "static", "set_language", "api_docs", "api-docs.openapi_json"}
+OPEN_ENDPOINTS = {"auth.login", "static", "set_language"}
 
 
 def init_app(app: Flask) -> None:

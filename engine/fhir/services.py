@@ -4,8 +4,8 @@ Each service asks exactly what the matching page asks, through the same function
 - `person_bundle` — the person page (engine.records.person_for_user): the reader must read the
   person's basic information (`reading_for`: a role at or above the person's unit, or an open
   break-glass); else PermissionDenied, and an unknown ref is NotFound. Of the person's instances it
-  exports those the reader may view (engine.access.can_view_instance, as the person page draws
-  their diagrams), all of them under break-glass.
+  exports those the reader may view (engine.records.may_view, as the person page draws their
+  diagrams), all of them under break-glass.
 - `careplan_of_instance` — the instance page (engine.records.instance_page_for_user): who may
   view the instance; the Patient's details only with the basic tier (an analyst sees the plan,
   not who it is about).
@@ -20,17 +20,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..access import can_view_instance
 from ..errors import PermissionDenied
 from ..journeys import is_overdue, person_or_fail
 from ..people import person_or_fail as person_by_ref_or_fail
 from ..privacy.services import audit_read, person_units, reading_for
-from ..records import _viewable_instance
+from ..records import may_view, viewable_instance
 from ..runtime.services import actor_for
 from ..store import journeys as repo
 from ..store import worklist as names_repo
 from ..store.models import Instance, PathwayVersion, Person
-from ..worklist import _visible_task
+from ..worklist import visible_task
 from . import resources as fhir
 from .resources import Names, Refs, Subject, TaskTiming
 
@@ -52,10 +51,7 @@ def person_bundle(ctx, username: str, person_ref: str) -> dict:
         for task in repo.tasks_of_instances(session, [row.id for row, _, _ in rows]):
             tasks_of[task.instance_id].append(task)
         visible = [(row, version) for row, version, org in rows
-                   if found.break_glass or can_view_instance(
-                       actor, org.path, [t.org_path for t in tasks_of[row.id]],
-                       task_people={n for t in tasks_of[row.id]
-                                    for n in (t.assignee, t.completed_by, *(t.candidate_users or [])) if n})]
+                   if found.break_glass or may_view(actor, org.path, tasks_of[row.id])]
         tasks = [t for row, _ in visible for t in tasks_of[row.id]]
         changed = _last_changes(session, [row.id for row, _ in visible])
         names = _names(session, tasks)
@@ -79,7 +75,7 @@ def careplan_of_instance(ctx, username: str, instance_id: int) -> dict:
     for a reader of the basic tier); an instance about no one has no Patient."""
     now = ctx.clock.now()
     with ctx.db.unit_of_work() as session:
-        row, unit, tasks, person, named = _viewable_instance(ctx, session, instance_id, username)
+        row, unit, tasks, person, named = viewable_instance(ctx, session, instance_id, username)
         units = [unit.path, *(t.org_path for t in tasks), *(person_units(session, person) if person else [])]
         found = reading_for(ctx, session, username, person, units, named=named)
         name = _pathway_name(session, row)
@@ -100,7 +96,7 @@ def task_resource(ctx, username: str, task_id: int) -> dict:
     ("CarePlan/<instance id>", "Patient/<person id>")."""
     now = ctx.clock.now()
     with ctx.db.unit_of_work() as session:
-        task, _ = _visible_task(session, task_id, username)
+        task, _ = visible_task(session, task_id, username)
         instance = session.get(Instance, task.instance_id)
         person = session.get(Person, instance.person_id) if instance.person_id else None
         units = [task.org_path, *(person_units(session, person) if person else [])]

@@ -15,9 +15,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ..access import can_retry, holds_over
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from ..store import escalation as escalation_repo
 from ..store import runtime as repo
 from ..store.models import Instance, MessageWait
+from .instances import cancel_task
 from .routing import Directory
 from .services import Outcome, actor_for, start_instance
 
@@ -52,11 +52,7 @@ def cancel_instance(ctx, instance_id: int, username: str, reason: str) -> Outcom
             raise Conflict(f"实例 {instance_id} 已{'结束' if row.status == 'completed' else '取消'}，不能再取消")
         cancelled = []
         for task in repo.active_tasks_of_instance(session, row.id):
-            repo.set_task_status(session, task.id, repo.ACTIVE, status="cancelled", completed_at=now,
-                                 next_escalation_at=None)
-            repo.drop_grants(session, task.id)
-            escalation_repo.resolve_for_task(session, task.id, now)
-            repo.record_event(session, now, "task_cancelled", row.id, task.id, None, element=task.element)
+            cancel_task(session, task, now, None)
             cancelled.append(task.id)
         session.execute(delete(MessageWait).where(MessageWait.instance_id == row.id))
         row.status, row.wake_at, row.ended_at, row.updated_at = "cancelled", None, now, now

@@ -166,12 +166,7 @@ def sync_tasks(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str |
     ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
     for existing in () if fresh else repo.active_tasks_of_instance(session, row.id):
         if existing.spiff_task_id not in ready:
-            repo.set_task_status(session, existing.id, repo.ACTIVE, status="cancelled", completed_at=now,
-                                 next_escalation_at=None)
-            repo.drop_grants(session, existing.id)
-            escalation_repo.resolve_for_task(session, existing.id, now)
-            repo.record_event(session, now, "task_cancelled", row.id, existing.id, actor,
-                              element=existing.element)
+            cancel_task(session, existing, now, actor)
         else:
             del ready[existing.spiff_task_id]
     directory = Directory.of(session)
@@ -188,6 +183,16 @@ def sync_tasks(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str |
                           role=human.role_code, org=human.org_code,
                           due_at=human.due_at.isoformat() if human.due_at else None)
     return None
+
+
+def cancel_task(session, task, now: datetime, actor: str | None) -> None:
+    """An active task nobody is to do any more: cancelled, offered to no one, its escalations
+    resolved, and a `task_cancelled` event."""
+    repo.set_task_status(session, task.id, repo.ACTIVE, status="cancelled", completed_at=now,
+                         next_escalation_at=None)
+    repo.drop_grants(session, task.id)
+    escalation_repo.resolve_for_task(session, task.id, now)
+    repo.record_event(session, now, "task_cancelled", task.instance_id, task.id, actor, element=task.element)
 
 
 def persist(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str | None = None,

@@ -20,7 +20,7 @@ import functools
 import json
 from dataclasses import dataclass
 
-from flask import current_app, g, jsonify, request, session
+from flask import current_app, g, jsonify, request
 from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from flask_wtf.csrf import CSRFError, validate_csrf
@@ -28,7 +28,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 from wtforms.validators import ValidationError as CsrfInvalid
 
-from engine import accounts, apiclients, idempotency
+from engine import apiclients, idempotency
 from engine.errors import CarePathError, Conflict, FormInvalid, InvalidInput, NotFound, PermissionDenied
 
 from ..runtime import engine
@@ -117,11 +117,7 @@ def authenticate() -> None:
             raise Unauthenticated(err.message) from None
         g.caller = Caller(principal.username, frozenset(principal.scopes), principal.name)
         return
-    username = session.get("user")
-    profile = None
-    if username:
-        from ..auth import _signed_in_at
-        profile = accounts.session_user(engine(), username, session.get("stamp"), _signed_in_at())
+    profile = g.get("user")          # the signed-in session, as `auth.load_user` found it
     if profile is None:
         raise Unauthenticated(_("需要身份验证：请提供 API 令牌（Authorization: Bearer …）或先登录。"))
     if request.method not in SAFE_METHODS:
@@ -141,8 +137,7 @@ def requires(scope: str):
     def decorate(view):
         @functools.wraps(view)
         def wrapped(*args, **kwargs):
-            if scope not in caller().scopes:
-                raise PermissionDenied(_("令牌缺少权限范围 %(scope)s", scope=scope))
+            apiclients.require_scope(caller(), scope)
             return view(*args, **kwargs)
         wrapped._carepath_scope = scope
         return wrapped
@@ -156,17 +151,18 @@ def encode_cursor(position: dict) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(text: str | None, keys: tuple[str, ...]) -> dict | None:
+def decode_cursor(text: str | None, keys: tuple[str, ...], convert=lambda position: position):
+    """The position a cursor holds (a dict of `keys`), passed through `convert`; None without a
+    cursor. Anything else — garbage, other keys, values `convert` refuses — is InvalidInput."""
     if not text:
         return None
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        position = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        position = None
-    if not isinstance(position, dict) or set(position) != set(keys):
-        raise InvalidInput(_("cursor 参数无效：请使用上一页返回的 next_cursor。"))
-    return position
+        position = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if isinstance(position, dict) and set(position) == set(keys):
+            return convert(position)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        pass
+    raise InvalidInput(_("cursor 参数无效：请使用上一页返回的 next_cursor。"))
 
 
 # --- idempotency ---------------------------------------------------------------------------------

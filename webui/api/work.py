@@ -17,14 +17,8 @@ instances = api_blueprint("api_instances", __name__, "路径实例：启动、�
 
 
 def _position(cursor: str | None):
-    position = decode_cursor(cursor, ("due", "id"))
-    if position is None:
-        return None
-    try:
-        return datetime.fromisoformat(position["due"]), int(position["id"])
-    except (TypeError, ValueError):
-        from engine.errors import InvalidInput
-        raise InvalidInput("cursor 参数无效：请使用上一页返回的 next_cursor。") from None
+    return decode_cursor(cursor, ("due", "id"),
+                         lambda position: (datetime.fromisoformat(position["due"]), int(position["id"])))
 
 
 @tasks.route("/tasks")
