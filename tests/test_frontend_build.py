@@ -29,6 +29,8 @@ BUNDLES = {
     "form-editor.js": 600_000,   # form-js editor with its own form-js viewer 1.x
     "form-editor.css": 50_000,
 }
+# Swagger UI's own files, copied as they ship for the API's interactive page (/api/v1/docs).
+SWAGGER_UI = {"swagger-ui/swagger-ui-bundle.js": 1_000_000, "swagger-ui/swagger-ui.css": 100_000}
 # The DOM contract each island mounts on; it must survive minification as a literal.
 SELECTORS = {"diagram.js": ".cp-diagram", "form.js": ".cp-form", "chart.js": "canvas.cp-chart",
              "modeler.js": "div.cp-modeler", "form-editor.js": "div.cp-form-editor"}
@@ -98,14 +100,22 @@ def test_every_bundle_is_built_and_mounts_its_islands(outdir):
         assert not missing, f"{name} lacks {missing}"
 
 
+def _files(outdir: Path) -> list[Path]:
+    return sorted(p for p in outdir.rglob("*") if p.is_file())
+
+
 def test_build_honours_outdir_and_writes_nothing_else(outdir):
-    built = {p.name for p in outdir.iterdir()}
-    assert built == set(BUNDLES), f"unexpected files in the out dir: {sorted(built - set(BUNDLES))}"
+    built = {p.relative_to(outdir).as_posix() for p in _files(outdir)}
+    expected = set(BUNDLES) | set(SWAGGER_UI)
+    assert built == expected, f"out dir differs: extra {sorted(built - expected)}, missing {sorted(expected - built)}"
+    for name, minimum in SWAGGER_UI.items():
+        size = (outdir / name).stat().st_size
+        assert size >= minimum, f"{name} is {size} bytes, expected at least {minimum}"
 
 
 def test_stylesheets_load_nothing_from_elsewhere(outdir):
     """Every url() in the CSS is inline (data:) or empty (the .eot font): no font files, no CDN."""
-    for path in outdir.glob("*.css"):
+    for path in outdir.rglob("*.css"):
         text = path.read_text(encoding="utf-8")
         assert "@import" not in text, f"{path.name} imports another stylesheet"
         targets = [m.group(2).strip() for m in CSS_URL.finditer(text)]
@@ -133,10 +143,10 @@ def cdn_references(text: str) -> set[str]:
 
 def test_no_bundle_references_a_cdn(outdir):
     found = {}
-    for path in outdir.iterdir():
+    for path in _files(outdir):
         text = path.read_text(encoding="utf-8")
         for url in cdn_references(text):
-            found.setdefault(path.name, set()).add(url)
+            found.setdefault(path.relative_to(outdir).as_posix(), set()).add(url)
     assert not found, f"bundles reference a CDN: {found}"
 
 

@@ -14,6 +14,7 @@ from engine.runtime.queries import instance_detail
 from engine.runtime.routing import task_stage
 from engine.stages import STAGES, stage_label
 from engine.store.db import Database
+from engine.store.migrations import runner
 from engine.store.models import SCHEMA_VERSION, HumanTask, SchemaInfo
 
 from conftest import BPMN, PATHWAYS, deploy_pathways, task_by_element
@@ -144,11 +145,11 @@ def _indexes(db: Database, table: str) -> set[str]:
 
 
 def _make_v2(db: Database) -> None:
-    """What a database created by CarePath before schema v3 looks like (so before Alembic too)."""
+    """What a database created by CarePath before schema v3 looks like (so before Alembic too):
+    every revision after the baseline undone, then what v3–v5 added taken away."""
+    runner.downgrade(db, runner.BASELINE)
     with db.engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE alembic_version")
-        connection.exec_driver_sql("DROP INDEX ix_instances_status_wake")
-        connection.exec_driver_sql("CREATE INDEX ix_instances_status_wake ON instances (status, wake_at)")
         connection.exec_driver_sql("DROP INDEX ix_human_tasks_status_completed")
         connection.exec_driver_sql("DROP INDEX ix_instances_process_started")
         connection.exec_driver_sql("ALTER TABLE human_tasks DROP COLUMN stage")
@@ -215,6 +216,7 @@ def test_an_upgrade_interrupted_after_the_column_completes_its_indexes(region):
     region.db.create_schema()
     region.db.dispose()
     db = Database(url)
+    runner.downgrade(db, runner.BASELINE)       # the legacy steps had run, Alembic had not
     with db.engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE alembic_version")     # interrupted before Alembic came
         connection.exec_driver_sql("DROP INDEX ix_human_tasks_status_completed")
