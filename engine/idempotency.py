@@ -31,7 +31,9 @@ from .errors import Conflict, InvalidInput
 from .store import api as repo
 
 KEY_TTL = timedelta(hours=24)
-_KEY = re.compile(r"[\x20-\x7e]{1,200}")
+# 1–200 printable ASCII characters, not starting or ending with a space (HTTP trims those).
+KEY_PATTERN = r"^[!-~](?:[ -~]{0,198}[!-~])?$"
+_KEY = re.compile(KEY_PATTERN)
 _ATTEMPTS = 3            # a reservation lost to a concurrent one is looked at again this often
 
 
@@ -50,8 +52,8 @@ class Reserved:
 
 def check_key(key) -> str:
     if not isinstance(key, str) or not _KEY.fullmatch(key):
-        raise InvalidInput("幂等键 (Idempotency-Key) 须为 1–200 个可打印 ASCII 字符 "
-                           "(idempotency key must be 1-200 printable ASCII characters)")
+        raise InvalidInput("幂等键 (Idempotency-Key) 须为 1–200 个可打印 ASCII 字符，首尾不为空格 "
+                           "(idempotency key must be 1-200 printable ASCII characters, no space at either end)")
     return key
 
 

@@ -104,6 +104,19 @@ def test_without_a_valid_token_the_api_answers_401_in_json(api):
     assert unknown.status_code == 404 and unknown.is_json
 
 
+def test_an_id_beyond_what_the_database_holds_is_an_unknown_id_not_an_overflow(api):
+    ctx, client, _clock = api
+    school = token_for(ctx, "school-sys", [("education.teacher", "510781001")], ALL_WORK)
+    for path in ("/api/v1/tasks/2147483648", "/api/v1/instances/99999999999999999999999/cancel"):
+        method = client.post if path.endswith("cancel") else client.get
+        response = method(path, json={"reason": "x"}, headers=school)
+        assert response.status_code == 404 and response.get_json()["code"] == "not_found", path
+    assert client.get("/api/v1/tasks/2147483647", headers=school).status_code == 404      # in range: looked up
+    [task_id] = [p for p in client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/tasks/{task_id}"]
+                 ["parameters"] if p["name"] == "task_id"]
+    assert task_id["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+
+
 def test_scopes_limit_what_a_token_may_call(api):
     ctx, client, _clock = api
     reader = token_for(ctx, "reader", [("education.teacher", "510781001")], ["tasks:read"])

@@ -107,6 +107,14 @@ def test_keys_live_twenty_four_hours_on_the_engine_clock(ctx):
     assert purge_expired(ctx.at(T0 + 2 * KEY_TTL)) == 2 and key_rows(ctx) == 0
 
 
+def test_the_embedded_sweep_purges_expired_keys_too(ctx):
+    from engine.runtime.scheduler import sweep_once
+    reserve(ctx, OWNER, "start-001", *START, BODY)
+    assert sweep_once(ctx.at(T0 + KEY_TTL - timedelta(minutes=1)))["idempotency_keys_purged"] == 0
+    assert sweep_once(ctx.at(T0 + KEY_TTL + timedelta(minutes=1)))["idempotency_keys_purged"] == 1
+    assert key_rows(ctx) == 0
+
+
 def test_release_and_server_errors_let_a_retry_run_again(ctx):
     first = reserve(ctx, OWNER, "start-001", *START, BODY)
     release(ctx, first)
@@ -123,7 +131,7 @@ def test_release_and_server_errors_let_a_retry_run_again(ctx):
     assert reserve(ctx, OWNER, "start-001", *START, BODY) == Replay(201, {"instance": 7})
 
 
-@pytest.mark.parametrize("key", ["", "x" * 201, "键", "a\nb", "tab\there", "\x7f"])
+@pytest.mark.parametrize("key", ["", "x" * 201, "键", "a\nb", "tab\there", "\x7f", " leading", "trailing ", " "])
 def test_a_key_is_one_to_two_hundred_printable_ascii_characters(ctx, key):
     with pytest.raises(InvalidInput, match="1–200 个可打印 ASCII 字符"):
         reserve(ctx, OWNER, key, *START, BODY)

@@ -18,13 +18,16 @@ from rq import Queue
 from rq.job import Job
 from rq.registry import (FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry,
                          StartedJobRegistry)
+from sqlalchemy import select
 
+from engine import idempotency
 from engine.context import EngineContext
 from engine.jobs.periodic import schedule_periodic
 from engine.jobs.queues import SERIALIZER, connect, enqueue
 from engine.jobs.registry import SWEEPS, periodic_job
 from engine.runtime import services
 from engine.settings import Settings
+from engine.store.api import IdempotencyKey
 
 from conftest import BPMN, SHANGHAI
 from servers import redis_server, redis_url  # noqa: F401  (fixtures)
@@ -76,7 +79,8 @@ def test_periodic_jobs_are_enqueued_once_per_period(redis_url):
     just_after_nine = datetime(2026, 11, 3, 9, 0, 10, tzinfo=SHANGHAI)
 
     first = schedule_periodic(connection, settings, just_after_nine)
-    assert sorted(first) == ["digest-20261103", "notify-20261103T010000Z", "sweep-20261103T010000Z"]
+    assert sorted(first) == ["digest-20261103", "housekeeping-20261103T010000Z", "notify-20261103T010000Z",
+                             "sweep-20261103T010000Z"]
     assert schedule_periodic(connection, settings, just_after_nine + timedelta(seconds=15)) == []
     assert sweeps.job_ids == ["sweep-20261103T010000Z"]
     job = sweeps.fetch_job("sweep-20261103T010000Z")
@@ -84,7 +88,7 @@ def test_periodic_jobs_are_enqueued_once_per_period(redis_url):
     assert datetime.fromisoformat(job.kwargs["now_iso"]) == nine     # the period's start
     assert job.retries_left == 3 and job.retry_intervals == [10, 60, 300]
 
-    # The sweep's next period (30 s on); notify's minute and the day's digest are taken.
+    # The sweep's next period (30 s on); notify's minute, housekeeping's hour and the day's digest are taken.
     later = schedule_periodic(connection, settings, just_after_nine + timedelta(seconds=30))
     assert later == ["sweep-20261103T010030Z"]
     assert sweeps.job_ids == ["sweep-20261103T010000Z", "sweep-20261103T010030Z"]
@@ -105,12 +109,35 @@ def test_periodic_jobs_are_enqueued_once_per_period(redis_url):
         thread.join()
     assert sorted(results) == ["notify-20261103T010500Z", "sweep-20261103T010500Z"]
     assert len(sweeps) == 3
+    assert "housekeeping-20261103T020000Z" in schedule_periodic(connection, settings, nine + timedelta(hours=1))
 
     # The digest's period runs from one 08:30 to the next: at 08:00 it is still yesterday's.
     next_morning = datetime(2026, 11, 4, 8, 0, tzinfo=SHANGHAI)
     assert "digest-20261103" not in schedule_periodic(connection, settings, next_morning)
     assert "digest-20261104" in schedule_periodic(connection, settings,
                                                   next_morning + timedelta(minutes=30))
+
+
+def test_housekeeping_job_purges_the_expired_idempotency_keys(cli, redis_url):
+    env = {"CAREPATH_REDIS_URL": redis_url}
+    db_url = cli.env["CAREPATH_DATABASE_URL"]
+    day_one = datetime(2026, 11, 2, 9, tzinfo=SHANGHAI)
+    ctx = EngineContext(Settings(database_url=db_url), now=day_one)
+    for key in ("old-1", "old-2"):
+        idempotency.reserve(ctx, "client:his", key, "POST", "/api/v1/instances", b"{}")
+    idempotency.reserve(ctx.at(day_one + timedelta(hours=23)), "client:his", "fresh", "POST",
+                        "/api/v1/instances", b"{}")
+
+    # 24 h and a minute after the first two: they go, the one 23 h old at that point stays.
+    queued = cli.json("enqueue", "housekeeping", "--now", (day_one + timedelta(hours=24, minutes=1)).isoformat(),
+                      env=env)
+    assert queued["queue"] == "notifications"
+    cli.run("worker", "--burst", "--queue", "notifications", env=env)
+    report = fetch(redis_url, queued["job"]).return_value()
+    assert report["idempotency_keys_purged"] == 2
+    with ctx.db.unit_of_work() as session:
+        assert [k.key for k in session.scalars(select(IdempotencyKey))] == ["fresh"]
+    ctx.db.dispose()
 
 
 def test_worker_schedules_its_periodic_sweep_and_stops_on_sigterm(cli, redis_url, tmp_path):

@@ -11,10 +11,23 @@ from datetime import timedelta
 from typing import Callable
 
 from flask import Flask, request
+from werkzeug.routing import IntegerConverter
 
 from . import account, audit, auth, dashboard, escalations, i18n, modeler, notifications, people, tasks, views
 from .errors import register_error_pages
 from .runtime import WebEngine
+
+
+class RowId(IntegerConverter):
+    """`<int:…>` in every route: a row id as the database can hold it (a 32-bit INTEGER on
+    PostgreSQL), so /tasks/99999999999 is a 404 like any unknown id, not a driver overflow."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+MAX_ROW_ID = 2**31 - 1
 
 
 def create_app(ctx=None, now: Callable | None = None, config: dict | None = None) -> Flask:
@@ -36,6 +49,7 @@ def create_app(ctx=None, now: Callable | None = None, config: dict | None = None
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.config.update(config or {})
+    app.url_map.converters["int"] = RowId       # before any route is added: rules bind it then
     WebEngine(ctx, now).init_app(app)
     i18n.init_app(app)
     auth.init_app(app)

@@ -50,6 +50,8 @@ def periodic_jobs(settings) -> tuple[PeriodicJob, ...]:
                     queue=NOTIFICATIONS, every_seconds=60),
         PeriodicJob(id="digest", func="engine.jobs.tasks.send_digests", queue=NOTIFICATIONS,
                     daily_at=settings.digest_time, retry_intervals=(60, 300, 900)),
+        PeriodicJob(id="housekeeping", func="engine.jobs.tasks.housekeeping", queue=NOTIFICATIONS,
+                    every_seconds=3600, retry_intervals=(60, 300)),
     )
 
 

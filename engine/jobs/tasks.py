@@ -50,6 +50,15 @@ def send_digests(now_iso: str | None = None):
     return _jsonable({"digests_sent": sent, **_who()})
 
 
+def housekeeping(now_iso: str | None = None):
+    """Hourly upkeep: delete the API's idempotency keys older than their 24 hours
+    (`engine.idempotency.purge_expired`): {"idempotency_keys_purged": n, …}."""
+    from .. import idempotency
+    with _engine(now_iso) as ctx:
+        purged = idempotency.purge_expired(ctx)
+    return _jsonable({"idempotency_keys_purged": purged, "now": ctx.clock.now(), **_who()})
+
+
 def _who() -> dict:
     """Which worker, process and rq job ran this (None outside a worker)."""
     from rq import get_current_job

@@ -12,12 +12,15 @@ log = logging.getLogger("carepath.scheduler")
 
 def sweep_once(ctx) -> dict:
     """Everything periodic, in order: timers, messages and escalations (tick), then sending
-    notifications that are due, then the daily digests."""
+    notifications that are due, then the daily digests, then dropping the API's expired
+    idempotency keys (one indexed DELETE)."""
+    from .. import idempotency
     from ..notify import deliver_due, send_digests
     report = tick(ctx)
     now = ctx.clock.now()
     report["notifications"] = deliver_due(ctx, now)
     report["digests_sent"] = send_digests(ctx, now)
+    report["idempotency_keys_purged"] = idempotency.purge_expired(ctx)
     return report
 
 

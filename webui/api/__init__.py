@@ -6,15 +6,20 @@ from __future__ import annotations
 
 from flask import Flask, render_template, request
 from flask_smorest import Api
+from flask_smorest.spec.plugins import integerconverter2paramschema
 
 from .common import BEARER, http_error
+from .schemas import ApiError
 
 API_PREFIX = "/api/"
 
 
 class CarePathApi(Api):
     """flask-smorest's Api, whose catch-all HTTP error handler answers JSON only under /api/:
-    the pages keep their own error pages."""
+    the pages keep their own error pages. Its documented error body is CarePath's own
+    `{code, message, status[, errors]}`."""
+
+    ERROR_SCHEMA = ApiError
 
     def handle_http_exception(self, error):
         if request.path.startswith(API_PREFIX):
@@ -23,7 +28,7 @@ class CarePathApi(Api):
 
 
 def init_app(app: Flask) -> Api:
-    from .. import auth
+    from .. import RowId, auth
     from . import work
     app.config.update(
         API_TITLE="CarePath API", API_VERSION="v1", OPENAPI_VERSION="3.0.3",
@@ -39,6 +44,7 @@ def init_app(app: Flask) -> Api:
             }},
         })
     api = CarePathApi(app)
+    api.register_converter(RowId, integerconverter2paramschema)      # documents its maximum
     for blueprint in (work.tasks, work.instances):
         api.register_blueprint(blueprint)
         auth.csrf.exempt(blueprint)      # a session caller's CSRF token is checked in `authenticate`

@@ -168,6 +168,9 @@ def decode_cursor(text: str | None, keys: tuple[str, ...], convert=lambda positi
 # --- idempotency ---------------------------------------------------------------------------------
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_PARAMETER = {"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
+                         "description": "重试同一请求时带同一个键：只执行一次，重复请求得到第一次的应答（24 小时内）",
+                         "schema": {"type": "string", "pattern": idempotency.KEY_PATTERN, "maxLength": 200}}
 
 
 def idempotent(view):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from engine.stages import STAGES
+
 
 class Strict(Schema):
     class Meta:
@@ -54,11 +56,12 @@ class TaskPage(Schema):
 
 
 class InboxQuery(Strict):
-    cursor = fields.String(metadata={"description": "上一页返回的 next_cursor"})
+    cursor = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_-]+$"),
+                           metadata={"description": "上一页返回的 next_cursor"})
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
     pathway = fields.String(metadata={"description": "只看这条路径的任务"})
     org = fields.String(metadata={"description": "只看该机构及其下级的任务"})
-    stage = fields.String()
+    stage = fields.String(validate=validate.OneOf(STAGES), metadata={"description": "只看这个服务阶段的任务"})
     overdue = fields.Boolean(load_default=False)
 
 

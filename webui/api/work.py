@@ -10,7 +10,8 @@ from engine.runtime import control, services
 
 from ..runtime import engine
 from . import schemas
-from .common import SECURITY, api_blueprint, caller, decode_cursor, encode_cursor, idempotent, requires
+from .common import (IDEMPOTENCY_PARAMETER, SECURITY, api_blueprint, caller, decode_cursor, encode_cursor,
+                     idempotent, requires)
 
 tasks = api_blueprint("api_tasks", __name__, "任务：待办、查看、认领、退回、完成（按表单校验）")
 instances = api_blueprint("api_instances", __name__, "路径实例：启动、查看、取消")
@@ -66,8 +67,7 @@ def release(task_id: int):
 
 
 @tasks.route("/tasks/<int:task_id>/complete", methods=["POST"])
-@tasks.doc(security=SECURITY, parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
-                                          "schema": {"type": "string", "maxLength": 200}}])
+@tasks.doc(security=SECURITY, parameters=[IDEMPOTENCY_PARAMETER])
 @idempotent
 @tasks.arguments(schemas.Completion)
 @tasks.response(200, schemas.Outcome)
@@ -80,8 +80,7 @@ def complete(body, task_id: int):
 
 
 @instances.route("/instances", methods=["POST"])
-@instances.doc(security=SECURITY, parameters=[{"in": "header", "name": "Idempotency-Key", "required": False,
-                                              "schema": {"type": "string", "maxLength": 200}}])
+@instances.doc(security=SECURITY, parameters=[IDEMPOTENCY_PARAMETER])
 @idempotent
 @instances.arguments(schemas.StartInstance)
 @instances.response(201, schemas.Outcome)
