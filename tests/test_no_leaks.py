@@ -136,6 +136,16 @@ def _routes(ids: dict) -> dict:
         "api_instances.start": [("POST", "/api/v1/instances", {})],
         "api_instances.show_instance": every("/api/v1/instances/{}", "instances"),
         "api_instances.cancel": [("POST", f"/api/v1/instances/{i}/cancel", {}) for i in instances],
+        "api_escalations.queue": [("GET", "/api/v1/escalations", None), ("GET", "/api/v1/escalations?status=all", None)],
+        "api_escalations.acknowledge": [("POST", f"/api/v1/escalations/{e}/acknowledge", {})
+                                        for e in ids["escalations"]],
+        "api_escalations.note": [("POST", f"/api/v1/escalations/{e}/notes", {}) for e in ids["escalations"]],
+        "api_escalations.reassign": [("POST", f"/api/v1/tasks/{t}/reassign", {}) for t in tasks],
+        "api_escalations.extend": [("POST", f"/api/v1/tasks/{t}/extend", {}) for t in tasks],
+        "api_indicators.figures": [("GET", "/api/v1/indicators", None), ("GET", "/api/v1/indicators?org=510781", None)],
+        "api_indicators.tasks": [("GET", "/api/v1/indicators/tasks?org=510781&state=overdue", None),
+                                 ("GET", "/api/v1/indicators/tasks?org=510781001&state=open", None)],
+        "api_indicators.units": [("GET", "/api/v1/indicators/units", None)],
     }
 
 
