@@ -18,9 +18,10 @@ STATUSES = {"open": ("open", "acknowledged"), "acknowledged": ("acknowledged",),
 
 def escalation_queue(ctx, username: str, *, status: str = "open", level: int | None = None,
                      agency: str | None = None, org: str | None = None, sort: str = "level",
-                     page: int = 1, per_page: int = 50) -> dict:
+                     page: int = 1, per_page: int = 50, offset: int | None = None) -> dict:
     """{"items": [escalation + "task" (task dict with org_name) + "person" + "age_hours" +
-    "may_supervise"], "total", "page", "pages", "agencies": [codes in the user's grants]}"""
+    "may_supervise"], "total", "page", "pages", "agencies": [codes in the user's grants]}.
+    `offset` (the API's cursor) starts the page at that row instead of at `page`."""
     if status not in STATUSES:
         raise InvalidInput(f"状态无效: {status!r}")
     if sort not in repo.QUEUE_SORTS:
@@ -32,7 +33,8 @@ def escalation_queue(ctx, username: str, *, status: str = "open", level: int | N
         org_path = org_path_or_fail(session, org) if org else None
         query = repo.queue_query(list(actor.grants), STATUSES[status], level=level, agency=agency,
                                  org_path=org_path)
-        rows, total = repo.queue_page(session, query, sort, per_page, (page - 1) * per_page)
+        start = (page - 1) * per_page if offset is None else max(0, int(offset))
+        rows, total = repo.queue_page(session, query, sort, per_page, start)
         people = worklist_repo.people_of_instances(session, {e.instance_id for e, _ in rows})
         names = worklist_repo.org_names(session, {t.org_code for _, t in rows} | {e.org_code for e, _ in rows})
         users = worklist_repo.user_names(session, {t.assignee for _, t in rows if t.assignee})

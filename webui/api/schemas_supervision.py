@@ -29,7 +29,10 @@ class LocalMoment(fields.String):
     clock. Without a zone it is in the deployment's time zone; a bare date is that day's start
     (00:00) or, with `close_of_day`, its close of business (what the escalation page does)."""
 
+    PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$"
+
     def __init__(self, *, close_of_day: bool = False, **kwargs):
+        kwargs["metadata"] = {"pattern": self.PATTERN, **kwargs.get("metadata", {})}
         super().__init__(**kwargs)
         self.close_of_day = close_of_day
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from engine.errors import InvalidInput, NotFound, PermissionDenied
+from engine.errors import NotFound, PermissionDenied
 from engine.escalation import actions
 from engine.escalation.queue import escalation_queue
 from engine.indicators import indicator_tasks_for_user, indicators_for_user, watched_units
@@ -55,15 +55,13 @@ def _non_negative(position: dict) -> int:
 def queue(query):
     """我的督办队列（由您的角色在督办机构或其上级处理的督办），可按状态、级别、部门、机构筛选，按 cursor 分页"""
     limit, offset = query["limit"], _offset(query.get("cursor"))
-    if offset % limit:
-        raise InvalidInput(_("cursor 与 limit 不相符：翻页时请保持 limit 不变。"))
     page = escalation_queue(engine(), caller().username, status=query["status"], level=query.get("level"),
                             agency=query.get("agency"), org=query.get("org"), sort=query["sort"],
-                            page=offset // limit + 1, per_page=limit)
+                            per_page=limit, offset=offset)
     items = [{**item, "reassign_users": [{"username": username, "name": name, "org_name": org_name}
                                          for username, name, org_name in item.get("reassign_users", ())]}
              for item in page["items"]]
-    more = page["page"] < page["pages"]
+    more = offset + limit < page["total"]
     return {"items": items, "total": page["total"],
             "next_cursor": encode_cursor({"offset": offset + limit}) if more else None,
             "reassign_units": [{"code": code, "name": name} for code, name in page["units"]]}
