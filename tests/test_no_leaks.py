@@ -136,6 +136,16 @@ def _routes(ids: dict) -> dict:
         "api_instances.start": [("POST", "/api/v1/instances", {})],
         "api_instances.show_instance": every("/api/v1/instances/{}", "instances"),
         "api_instances.cancel": [("POST", f"/api/v1/instances/{i}/cancel", {}) for i in instances],
+        "api_pathways.index": [("GET", "/api/v1/pathways", None), ("GET", "/api/v1/pathways?drafts=true", None)],
+        "api_pathways.show": [("GET", f"/api/v1/pathways/{p}", None) for p in ids["processes"]],
+        "api_pathways.versions": [("GET", f"/api/v1/pathways/{p}/versions", None) for p in ids["processes"]],
+        "api_pathways.bpmn": [("GET", f"/api/v1/pathways/{p}/versions/1/bpmn", None) for p in ids["processes"]],
+        "api_pathways.deploy": [("POST", f"/api/v1/pathways/{p}/deploy", {}) for p in ids["processes"]],
+        "api_pathways.deploy_file": [("POST", f"/api/v1/pathways/{p}/versions", {}) for p in ids["processes"]],
+        "api_people.show": [("GET", f"/api/v1/people/{person}", None)],
+        "api_fhir.patient_everything": [("GET", f"/api/v1/fhir/Patient/{REF}/$everything", None)],
+        "api_fhir.careplan_everything": every("/api/v1/fhir/CarePlan/{}/$everything", "instances"),
+        "api_fhir.task": every("/api/v1/fhir/Task/{}", "tasks"),
     }
 
 
