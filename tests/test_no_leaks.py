@@ -146,6 +146,16 @@ def _routes(ids: dict) -> dict:
         "api_indicators.tasks": [("GET", "/api/v1/indicators/tasks?org=510781&state=overdue", None),
                                  ("GET", "/api/v1/indicators/tasks?org=510781001&state=open", None)],
         "api_indicators.units": [("GET", "/api/v1/indicators/units", None)],
+        "api_pathways.index": [("GET", "/api/v1/pathways", None), ("GET", "/api/v1/pathways?drafts=true", None)],
+        "api_pathways.show": [("GET", f"/api/v1/pathways/{p}", None) for p in ids["processes"]],
+        "api_pathways.versions": [("GET", f"/api/v1/pathways/{p}/versions", None) for p in ids["processes"]],
+        "api_pathways.bpmn": [("GET", f"/api/v1/pathways/{p}/versions/1/bpmn", None) for p in ids["processes"]],
+        "api_pathways.deploy": [("POST", f"/api/v1/pathways/{p}/deploy", {}) for p in ids["processes"]],
+        "api_pathways.deploy_file": [("POST", f"/api/v1/pathways/{p}/versions", {}) for p in ids["processes"]],
+        "api_people.show": [("GET", f"/api/v1/people/{person}", None)],
+        "api_fhir.patient_everything": [("GET", f"/api/v1/fhir/Patient/{REF}/$everything", None)],
+        "api_fhir.careplan_everything": every("/api/v1/fhir/CarePlan/{}/$everything", "instances"),
+        "api_fhir.task": every("/api/v1/fhir/Task/{}", "tasks"),
     }
 
 
