@@ -35,6 +35,7 @@ BEYOND_THE_SCHEMA = {
     "POST /api/v1/tasks/{task_id}/extend": "exactly one of until and workdays; until later than now",
     "GET /api/v1/indicators": "a real date; until not later than now, since before until",
     "GET /api/v1/indicators/tasks": "a real date; until not later than now, since before until",
+    "POST /api/v1/pathways/{process_id}/versions": "the uploaded file is a valid BPMN pathway",
 }
 
 

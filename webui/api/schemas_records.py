@@ -95,8 +95,9 @@ class PathwayProblem(Schema):
 
 
 class PathwayRefusal(ApiError):
-    problems = fields.List(fields.Nested(PathwayProblem), required=True, metadata={
-        "description": "校验发现的每个问题及其位置"})
+    """422: the pathway is invalid (`problems`), or the request does not fit its schema (`errors`)."""
+    problems = fields.List(fields.Nested(PathwayProblem), metadata={
+        "description": "路径校验发现的每个问题及其位置（code 为 pathway_invalid 时）"})
 
 
 # --- people --------------------------------------------------------------------------------------
