@@ -18,7 +18,7 @@ import hmac
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .directory import SERVICE_PREFIX, authenticate, hash_password, profile, verify_password
+from .directory import authenticate, hash_password, is_service_account, profile, verify_password
 from .errors import InvalidInput, NotFound
 from .store import audit
 from .store import directory as repo
@@ -230,7 +230,7 @@ def set_password(ctx, username: str, new: str, actor: str | None = None) -> dict
     now = ctx.clock.now()
     with ctx.db.unit_of_work() as session:
         user = _user_or_fail(session, username)
-        if user.username.startswith(SERVICE_PREFIX):
+        if is_service_account(user.username):
             raise InvalidInput(f"{username} 是接口客户端的服务账号，不能设置密码 (an API client's service account has no password)")
         problems = password_problems(new or "", user.username)
         if new and verify_password(user.password_hash, new):

@@ -173,6 +173,12 @@ def load_directory(db: Database, path: str | Path) -> DirectoryReport:
 SERVICE_PREFIX = "api:"      # usernames of API clients' service accounts (engine/apiclients.py)
 
 
+def is_service_account(username: str) -> bool:
+    """An API client's service account, not a person: it never signs in, and the escalation
+    ladder neither counts it as a supervisor nor notifies it."""
+    return username.startswith(SERVICE_PREFIX)
+
+
 def authenticate(session, username: str, password: str):
     """The active user whose password this is, else None; its hash is renewed on the way when
     the hashing parameters changed since it was made (argon2's `check_needs_rehash`).
@@ -181,7 +187,7 @@ def authenticate(session, username: str, password: str):
     names exist."""
     user = repo.get_user(session, (username or "").strip())
     # An API client's service account (`api:…`) never signs in; it costs a verification too.
-    usable = user is not None and user.active and not user.username.startswith(SERVICE_PREFIX)
+    usable = user is not None and user.active and not is_service_account(user.username)
     stored = user.password_hash if usable else _dummy_hash()
     if not verify_password(stored, password or "") or not usable:
         return None

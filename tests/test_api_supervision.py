@@ -11,6 +11,7 @@ import pytest
 
 from engine.escalation.queue import escalation_queue
 from engine.indicators import indicator_tasks_for_user, indicators_for_user, watched_units
+from engine.notify.inapp import unread_count
 from engine.people import register_person
 from engine.runtime import services
 from engine.runtime.queries import instance_detail
@@ -231,6 +232,21 @@ def test_the_supervisor_acknowledges_notes_reassigns_and_extends(plan):
     assert [(at(e["old"]), at(e["new"]), e["reason"]) for e in details[1:]] == [
         (nov(10, 18), nov(12, 18), "家长要求延后面谈"), (nov(12, 18), nov(16, 18), "等待家长回复"),
         (nov(16, 18), nov(17, 10, 30), "再等一天")]
+
+
+def test_a_service_account_is_no_supervisor_to_raise_to_and_is_not_notified(plan):
+    """API clients made before the sweep: a township client holding health.supervisor does not
+    pull the level-2 escalation down to the township, and a client holding the task's role gets
+    no reminder; the people do."""
+    ctx, client, clock, task, county = plan
+    township_sup = token_for(ctx, "tp-sup", [("health.supervisor", TOWNSHIP)], SUPERVISION)
+    token_for(ctx, "tp-doc", [("health.family_doctor", TOWNSHIP)], SUPERVISION)
+    ctx, client, clock, task, county = escalated(plan)
+    assert [(i["level"], i["org"]) for i in queue(client, county)["items"]] == [(2, COUNTY)]
+    assert queue(client, township_sup)["items"] == []
+    with ctx.db.unit_of_work() as session:
+        assert unread_count(session, "api:tp-doc") == 0 and unread_count(session, "api:tp-sup") == 0
+        assert unread_count(session, "fdoc_zhou") > 0
 
 
 def test_the_queue_pages_by_cursor_in_its_order(plan):

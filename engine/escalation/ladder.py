@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..calendars import chain_of
+from ..directory import is_service_account
 from ..store import escalation as repo
 from ..store.runtime import ACTIVE, is_retryable, record_event
 from ..store.models import HumanTask
@@ -35,10 +36,11 @@ def supervisor_role(role_code: str | None) -> str:
 
 def supervisor_target(session, task: HumanTask, above: int) -> tuple[str, str]:
     """(org code, org path) of the supervisor unit: nearest at/above the task's unit with a
-    supervisor, then `above` more steps up among units that have one (else the next unit up)."""
+    supervisor, then `above` more steps up among units that have one (else the next unit up).
+    A supervisor is a person: an API client's service account holding the role does not count."""
     chain = chain_of(task.org_path)                   # root … task unit
     role = supervisor_role(task.role_code)
-    staffed = {org for _, _, org in repo.members(session, [role], chain)}
+    staffed = {org for username, _, org in repo.members(session, [role], chain) if not is_service_account(username)}
     units = repo.units(session, chain)
     index = next((i for i in range(len(chain) - 1, -1, -1) if chain[i] in staffed), len(chain) - 1)
     for _ in range(above):
@@ -51,7 +53,8 @@ def supervisor_target(session, task: HumanTask, above: int) -> tuple[str, str]:
 def _people(session, task: HumanTask) -> list[str]:
     if task.assignee:
         return [task.assignee]
-    holders = [u for u, _, _ in repo.members(session, task.candidate_roles or [], chain_of(task.org_path))]
+    holders = [u for u, _, _ in repo.members(session, task.candidate_roles or [], chain_of(task.org_path))
+               if not is_service_account(u)]
     return sorted({*holders, *(task.candidate_users or [])})
 
 
