@@ -13,7 +13,7 @@ from engine.escalation.queue import escalation_queue
 from engine.indicators import indicator_tasks_for_user, indicators_for_user, watched_units
 from engine.notify.inapp import unread_count
 from engine.people import register_person
-from engine.runtime import services
+from engine.runtime import control, services
 from engine.runtime.queries import instance_detail
 
 from conftest import SHANGHAI, deploy_pathways
@@ -247,6 +247,17 @@ def test_a_service_account_is_no_supervisor_to_raise_to_and_is_not_notified(plan
     with ctx.db.unit_of_work() as session:
         assert unread_count(session, "api:tp-doc") == 0 and unread_count(session, "api:tp-sup") == 0
         assert unread_count(session, "fdoc_zhou") > 0
+
+
+def test_an_ended_task_is_a_conflict_for_its_supervisor_and_not_there_for_anyone_else(plan):
+    ctx, client, clock, task, county = plan
+    other_county = token_for(ctx, "fc-sup", [("health.supervisor", OTHER_COUNTY)], SUPERVISION)
+    control.cancel_instance(ctx.at(nov(10, 9)), task["instance"], "api:jy-sup", "转诊至外省")
+    body = {"workdays": 2, "reason": "家属请求"}
+    own = client.post(f"/api/v1/tasks/{task['id']}/extend", json=body, headers=county)
+    assert own.status_code == 409 and "已取消" in own.get_json()["message"]
+    refused = client.post(f"/api/v1/tasks/{task['id']}/extend", json=body, headers=other_county)
+    assert refused.status_code == 404 and "取消" not in refused.get_json()["message"]
 
 
 def test_the_queue_pages_by_cursor_in_its_order(plan):

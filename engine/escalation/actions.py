@@ -68,14 +68,18 @@ def add_note(ctx, escalation_id: int, username: str, note: str) -> dict:
 
 
 def _supervised_task(session, task_id: int, username: str) -> tuple[HumanTask, object]:
-    task = active_task_or_fail(session, task_id, "不能再调整")
+    """The task, if `username` supervises it and it is still active. Who may ask is checked
+    first, so that nobody else learns whether a task id exists or has ended."""
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound(f"任务 {task_id} 不存在 (no such task)")
     actor = actor_for(session, username)
     # Supervisor escalations sit at or above the task's unit, so whoever may work one also
     # supervises the task; reminders (level 1) give the task's own people no such power.
     if not can_supervise(actor, supervisor_role(task.role_code), view_of(task)):
         raise PermissionDenied(
             f"用户 {username} 不是任务 {task_id} 的督导（需要 {supervisor_role(task.role_code)} 管辖 {task.org_code}）")
-    return task, actor
+    return active_task_or_fail(session, task_id, "不能再调整"), actor
 
 
 def _require_reason(reason: str | None) -> str:
