@@ -171,7 +171,7 @@ def test_the_office_deploys_the_draft_as_a_new_version_and_the_deploy_is_audited
         (2, nov(2, 11), "api:pathway-office", "远程会诊时限改为 3 个工作日", 0), (1, nov(2, 9), None, None, 1)]
     assert client.get("/api/v1/pathways/school_screening/versions/2/bpmn", headers=office).data == edited()
     [deployed] = audit_rows(ctx, action="pathway_deployed", actor="api:pathway-office")
-    assert deployed.at == nov(2, 11) and deployed.origin.startswith("web ")
+    assert deployed.at == nov(2, 11) and deployed.origin.startswith("api ")
     assert (deployed.detail["process_id"], deployed.detail["version"], deployed.detail["comment"]) == (
         "school_screening", 2, "远程会诊时限改为 3 个工作日")
     services.start_instance(ctx.at(nov(2, 12)), "school_screening", VILLAGE)        # runs the new version
@@ -293,7 +293,7 @@ def test_a_person_read_through_the_api_is_the_person_page_for_that_caller(journe
     assert [(r.actor, r.detail["tiers"]) for r in reads] == [
         ("api:his", ["basic", "clinical"]), ("api:his", ["basic", "clinical"]),
         ("api:county-health", ["basic"]), ("api:county-health", ["basic"])]
-    assert reads[0].origin.startswith("web ") and reads[0].person_id == pid
+    assert reads[0].origin.startswith("api ") and reads[0].person_id == pid
 
 
 def test_a_person_outside_the_jurisdiction_answers_404_like_one_that_does_not_exist(journey):

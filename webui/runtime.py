@@ -20,8 +20,10 @@ class WebEngine:
 
 
 def _note_origin() -> None:
-    """Audit rows written during this request say it came from the web, and from which address."""
-    g.origin_token = ORIGIN.set(f"web {request.remote_addr or '?'}")
+    """Audit rows written during this request say where it came from — the pages (`web`) or the
+    REST API (`api`) — and from which address."""
+    channel = "api" if request.path.startswith("/api/") else "web"
+    g.origin_token = ORIGIN.set(f"{channel} {request.remote_addr or '?'}")
 
 
 def _forget_origin(_error=None) -> None:
