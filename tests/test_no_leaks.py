@@ -136,6 +136,8 @@ def _routes(ids: dict) -> dict:
         "api_instances.start": [("POST", "/api/v1/instances", {})],
         "api_instances.show_instance": every("/api/v1/instances/{}", "instances"),
         "api_instances.cancel": [("POST", f"/api/v1/instances/{i}/cancel", {}) for i in instances],
+        "api_messages.send": [("POST", "/api/v1/messages", {})],
+        "api_messages.show": [("GET", "/api/v1/messages/1", None)],     # the walk's seed sends none: 404
     }
 
 

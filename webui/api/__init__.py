@@ -24,7 +24,7 @@ class CarePathApi(Api):
 
 def init_app(app: Flask) -> Api:
     from .. import auth
-    from . import work
+    from . import messages, work
     app.config.update(
         API_TITLE="CarePath API", API_VERSION="v1", OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api/v1", OPENAPI_JSON_PATH="openapi.json",
@@ -39,7 +39,7 @@ def init_app(app: Flask) -> Api:
             }},
         })
     api = CarePathApi(app)
-    for blueprint in (work.tasks, work.instances):
+    for blueprint in (work.tasks, work.instances, messages.messages):
         api.register_blueprint(blueprint)
         auth.csrf.exempt(blueprint)      # a session caller's CSRF token is checked in `authenticate`
     app.add_url_rule("/api/v1/docs", "api_docs", lambda: render_template("api/docs.html"))
