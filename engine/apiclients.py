@@ -32,7 +32,7 @@ SCOPES: dict[str, tuple[str, str]] = {
     "pathways:read": ("查看路径及其版本", "Read pathways and their versions"),
     "pathways:deploy": ("部署路径", "Deploy pathways"),
     "instances:read": ("查看路径实例", "Read pathway instances"),
-    "instances:write": ("启动路径实例、发送消息给实例", "Start pathway instances and act on them"),
+    "instances:write": ("启动、取消路径实例", "Start and cancel pathway instances"),
     "tasks:read": ("查看任务", "Read tasks"),
     "tasks:write": ("认领、退回、完成任务", "Claim, release and complete tasks"),
     "people:read": ("查看服务对象及其服务历程", "Read people and their journeys"),

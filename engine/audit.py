@@ -60,6 +60,7 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
     "instance_migrated": ("迁移实例", "Instance migrated"),
     "message_thrown": ("发送消息", "Message sent"),
     "message_delivered": ("投递消息", "Message delivered"),
+    "message_received": ("接收外部系统消息", "Message received from an outside system"),
     "timer_fired": ("定时触发", "Timer fired"),
     # tasks and assignments
     "task_created": ("任务下达", "Task created"),

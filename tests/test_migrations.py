@@ -29,8 +29,9 @@ from engine.store.models import Base
 
 from conftest import BPMN, DATA, ROOT, T0, Cli
 
-REVISIONS = ["0001_baseline", "0002_due_order", "0003_inbox_scope", "0004_api_clients"]
+REVISIONS = ["0001_baseline", "0002_due_order", "0003_inbox_scope", "0004_api_clients", "0005_message_scope"]
 AFTER_V5 = {"api_clients", "idempotency_keys"}     # tables no pre-Alembic CarePath had
+AFTER_V5_COLUMNS = {"messages": ("scope_path", "sent_by")}     # columns of tables it had
 HEAD = REVISIONS[-1]
 VILLAGE = "510781001001"
 
@@ -86,6 +87,9 @@ def shipped_v5(url: str) -> Database:
     with db.engine.begin() as connection:
         connection.exec_driver_sql("DROP INDEX ix_instances_status_wake")
         connection.exec_driver_sql("CREATE INDEX ix_instances_status_wake ON instances (status, wake_at)")
+        for table, columns in AFTER_V5_COLUMNS.items():
+            for column in columns:
+                connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         for statement in SHIPPED_TRIGGERS[db.dialect]:
             connection.exec_driver_sql(statement)
         connection.exec_driver_sql("INSERT INTO schema_info (id, version) VALUES (1, 5)")
@@ -246,7 +250,8 @@ def test_two_processes_starting_at_once_migrate_once(db_url, tmp_path):
 def test_0002_goes_down_and_up_again_and_the_baseline_stays(db_url):
     db = Database(db_url)
     runner.upgrade(db)
-    assert runner.downgrade(db, "0001_baseline") == ["0004_api_clients", "0003_inbox_scope", "0002_due_order"]
+    assert runner.downgrade(db, "0001_baseline") == [
+        "0005_message_scope", "0004_api_clients", "0003_inbox_scope", "0002_due_order"]
     assert revision_of(db) == "0001_baseline"
     assert index_columns(db, "instances", "ix_instances_status_wake") == ["status", "wake_at"]
     assert {d[0] for d in differences(db)} == {"remove_index", "add_index", "add_column", "add_table"}   # the guard sees it
@@ -269,9 +274,9 @@ def test_a_database_from_a_newer_carepath_is_refused(db_url):
         db.create_schema()
     message = str(raised.value)
     assert ("数据库结构版本 0009_from_the_future 不是此版本 CarePath 所知的版本"
-            "（本版最新为 0004_api_clients）") in message
+            "（本版最新为 0005_message_scope）") in message
     assert ("revision 0009_from_the_future, which this CarePath does not know "
-            "(its newest is 0004_api_clients)") in message
+            "(its newest is 0005_message_scope)") in message
     assert revision_of(db) == "0009_from_the_future"
     assert runner.status(db).state == "unknown"
     db.dispose()
@@ -296,7 +301,7 @@ def test_carepath_db_current_upgrade_and_history(db_url):
         "database": None, "revision": HEAD, "head": HEAD, "state": "current", "legacy_version": 5, "pending": []}
     assert [(r["revision"], r["current"]) for r in cli.json("db", "history")] == [
         ("0001_baseline", False), ("0002_due_order", False), ("0003_inbox_scope", False),
-        ("0004_api_clients", True)]
+        ("0004_api_clients", False), ("0005_message_scope", True)]
     human = cli.run("db", "current").stdout
     assert f"当前结构版本: {HEAD}" in human and "状态: 已是最新" in human
 

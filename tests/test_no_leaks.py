@@ -156,6 +156,8 @@ def _routes(ids: dict) -> dict:
         "api_fhir.patient_everything": [("GET", f"/api/v1/fhir/Patient/{REF}/$everything", None)],
         "api_fhir.careplan_everything": every("/api/v1/fhir/CarePlan/{}/$everything", "instances"),
         "api_fhir.task": every("/api/v1/fhir/Task/{}", "tasks"),
+        "api_messages.send": [("POST", "/api/v1/messages", {})],
+        "api_messages.show": [("GET", "/api/v1/messages/1", None)],     # the walk's seed sends none: 404
     }
 
 

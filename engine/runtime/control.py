@@ -25,16 +25,23 @@ ENDED = ("completed", "cancelled")
 MAX_REASON = 500
 
 
+def unit_in_jurisdiction(session, username: str, org: str, refused: str):
+    """The org unit `org` (with its path), if the user (or API client) holds a role at or above
+    it; NotFound for an unknown unit, PermissionDenied ending with `refused` otherwise."""
+    actor = actor_for(session, username)
+    unit = Directory.of(session).unit(org)
+    if unit is None:
+        raise NotFound(f"机构 {org} 不存在 (unknown org unit)")
+    if not any(holds_over(actor, role, unit.path) for role, _path in actor.grants):
+        raise PermissionDenied(f"机构 {org} 不在您的辖区内，{refused} (outside your jurisdiction)")
+    return unit
+
+
 def start_for_user(ctx, username: str, process_id: str, org: str, data: dict | None = None,
                    person: str | None = None) -> Outcome:
     """Start a pathway at `org` for a user (or API client) holding a role at or above it."""
     with ctx.db.unit_of_work() as session:
-        actor = actor_for(session, username)
-        unit = Directory.of(session).unit(org)
-        if unit is None:
-            raise NotFound(f"机构 {org} 不存在 (unknown org unit)")
-        if not any(holds_over(actor, role, unit.path) for role, _path in actor.grants):
-            raise PermissionDenied(f"机构 {org} 不在您的辖区内，不能在此启动路径 (outside your jurisdiction)")
+        unit_in_jurisdiction(session, username, org, "不能在此启动路径")
     return start_instance(ctx, process_id, org, data, actor=username, person=person)
 
 

@@ -9,6 +9,12 @@ message that leaves an instance and delivers it:
 3. else it stays pending, and is tried again as soon as some instance starts waiting for it.
 Each delivery is one unit of work: the message row and the receiving instance change together.
 
+A message an outside system sent (engine/runtime/outside.py) carries the org path of the unit it
+was sent for (`scope_path`): it goes only to an instance whose unit lies at or below that path,
+and starts a pathway only at such a unit (the payload's `org` when it is one, else the sender's
+unit). One that no instance in scope waits for stays pending, as above. A thrown message has no
+scope and goes anywhere.
+
 Several sweeps at once deliver each message once. On PostgreSQL a delivery claims the message row
 and then the receiving instance with FOR UPDATE SKIP LOCKED: a message another sweep is delivering
 is passed over, and so is one whose receiver another sweep is firing or delivering to (it keeps its
@@ -66,7 +72,8 @@ def _target(session, message: Message) -> int | None:
     exclude: set[int] = set()
     for props in repo.wait_property_sets(session, message.name):
         found = repo.find_waiting_instance(session, message.name, props,
-                                           instances.message_key(message, props), exclude)
+                                           instances.message_key(message, props), exclude,
+                                           message.scope_path)
         if found is not None:
             return found
     return None
@@ -98,24 +105,31 @@ def _deliver_one(ctx, message_id: int) -> str:
             if not starters:
                 repo.park_message(session, message.id, message.name, seen_wait)
                 return PARKED
-            org = message.org_code
-            payload_org = message.payload.get("org") if isinstance(message.payload, dict) else None
-            if payload_org and directory_repo.org_unit(session, str(payload_org)) is not None:
-                org = str(payload_org)
             from .services import create_instance
             sender = session.get(Instance, message.sender_instance_id) if message.sender_instance_id else None
-            row = create_instance(ctx, session, starters[0], org, {}, None, message=message,
-                                  parent_instance_id=message.sender_instance_id,
+            row = create_instance(ctx, session, starters[0], _start_org(session, message), {}, None,
+                                  message=message, parent_instance_id=message.sender_instance_id,
                                   person_id=sender.person_id if sender is not None else None)
             target = row.id
         if not repo.mark_message_delivered(session, message.id, now, target):
             raise Conflict(f"消息 {message.id} 已由其他扫描投递 (delivered concurrently)")
+        outside = {"sent_by": message.sent_by} if message.sent_by else {}
         repo.record_event(session, now, "message_delivered", target, message=message.name,
-                          message_id=message.id, sender=message.sender_instance_id)
+                          message_id=message.id, sender=message.sender_instance_id, **outside)
         return DELIVERED
 
 
-def _attempt(ctx, message_id: int) -> str:
+def _start_org(session, message: Message) -> str:
+    """Where a message nobody waits for starts a pathway: the unit its payload's `org` names (for
+    a message sent from outside, only one within its scope), else the sender's unit."""
+    payload_org = message.payload.get("org") if isinstance(message.payload, dict) else None
+    unit = directory_repo.org_unit(session, str(payload_org)) if payload_org else None
+    if unit is not None and (message.scope_path is None or unit.path.startswith(message.scope_path)):
+        return unit.code
+    return message.org_code
+
+
+def attempt(ctx, message_id: int) -> str:
     """Deliver one message, running the unit of work again after a lost race (a Conflict, or a
     deadlock PostgreSQL broke); after ATTEMPTS lost races it is left for the next pass."""
     for _ in range(ATTEMPTS):
@@ -139,7 +153,7 @@ def dispatch_messages(ctx, limit: int = 1000) -> int:
             break
         progressed = False
         for message_id in batch:
-            outcome = _attempt(ctx, message_id)
+            outcome = attempt(ctx, message_id)
             if outcome == DELIVERED:
                 delivered += 1
             progressed = progressed or outcome != PASSED

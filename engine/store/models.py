@@ -312,7 +312,7 @@ class CalendarLayerRow(Base):
 
 
 class Message(Base):
-    """A thrown message not consumed inside its own instance: kept until a catcher takes it."""
+    """A message not consumed where it was thrown, or sent by an outside system: kept until taken."""
     __tablename__ = "messages"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -320,15 +320,15 @@ class Message(Base):
     payload: Mapped[dict | list | str | int | float | None] = mapped_column(JSON)
     sender_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
     org_code: Mapped[str | None] = mapped_column(String(32))
+    scope_path: Mapped[str | None] = mapped_column(String(400))   # the outside sender's unit: delivered within
+    sent_by: Mapped[str | None] = mapped_column(String(100))       # the outside sender; NULL for a thrown one
     status: Mapped[str] = mapped_column(String(16))
     needs_attempt: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_to: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
-    __table_args__ = (
-        Index("ix_messages_status_name", "status", "name"),
-        Index("ix_messages_attempt", "needs_attempt", "status"),
-    )
+    __table_args__ = (Index("ix_messages_status_name", "status", "name"),
+                      Index("ix_messages_attempt", "needs_attempt", "status"))
 
 
 class MessageWait(Base):

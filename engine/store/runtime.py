@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from . import audit
 from .grants import due_sort_of
 from .models import (
-    Event, HumanTask, Instance, Message, MessageStart, MessageWait, TaskGrant,
+    Event, HumanTask, Instance, Message, MessageStart, MessageWait, OrgUnit, TaskGrant,
 )
 
 ACTIVE = ("open", "claimed")
@@ -313,14 +313,20 @@ def wait_property_sets(session: Session, name: str) -> list[str]:
         select(MessageWait.properties).where(MessageWait.message_name == name).distinct()))
 
 
-def find_waiting_instance(session: Session, name: str, props: str, key: str,
-                          exclude: set[int]) -> int | None:
+def find_waiting_instance(session: Session, name: str, props: str, key: str, exclude: set[int],
+                          scope_path: str | None = None) -> int | None:
+    """The longest-waiting instance for (name, property set, key); with `scope_path` (a message
+    sent from outside), only one whose unit lies at or below that path (a prefix on its unit's path)."""
     query = (select(MessageWait.instance_id)
              .where(MessageWait.message_name == name, MessageWait.properties == props,
                     MessageWait.correlation_key == key)
              .order_by(MessageWait.since, MessageWait.id))
     if exclude:
         query = query.where(MessageWait.instance_id.not_in(exclude))
+    if scope_path is not None:
+        query = (query.join(Instance, Instance.id == MessageWait.instance_id)
+                 .join(OrgUnit, OrgUnit.code == Instance.org_code)
+                 .where(OrgUnit.path.like(_prefix_pattern(scope_path), escape="\\")))
     return session.scalar(query.limit(1))
 
 

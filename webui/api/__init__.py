@@ -29,7 +29,7 @@ class CarePathApi(Api):
 
 def init_app(app: Flask) -> Api:
     from .. import RowId, auth
-    from . import pathways, people, supervision, work
+    from . import messages, pathways, people, supervision, work
     app.config.update(
         API_TITLE="CarePath API", API_VERSION="v1", OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api/v1", OPENAPI_JSON_PATH="openapi.json",
@@ -46,7 +46,7 @@ def init_app(app: Flask) -> Api:
     api = CarePathApi(app)
     api.register_converter(RowId, integerconverter2paramschema)      # documents its maximum
     for blueprint in (work.tasks, work.instances, pathways.pathways, people.people, people.fhir,
-                      supervision.escalations, supervision.indicators):
+                      supervision.escalations, supervision.indicators, messages.messages):
         api.register_blueprint(blueprint)
         auth.csrf.exempt(blueprint)      # a session caller's CSRF token is checked in `authenticate`
     app.add_url_rule("/api/v1/docs", "api_docs", lambda: render_template("api/docs.html"))
