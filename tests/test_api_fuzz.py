@@ -36,6 +36,8 @@ BEYOND_THE_SCHEMA = {
     "GET /api/v1/indicators": "a real date; until not later than now, since before until",
     "GET /api/v1/indicators/tasks": "a real date; until not later than now, since before until",
     "POST /api/v1/pathways/{process_id}/versions": "the uploaded file is a valid BPMN pathway",
+    "POST /api/v1/messages": "a message name and correlation properties some deployed pathway uses; "
+                             "payload keys are variable names",
 }
 
 
