@@ -117,6 +117,21 @@ def test_an_id_beyond_what_the_database_holds_is_an_unknown_id_not_an_overflow(a
     assert task_id["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 
 
+def test_a_nul_character_anywhere_is_refused_naming_where(api):
+    """PostgreSQL text cannot hold NUL: the API refuses it before anything is looked up or stored."""
+    ctx, client, _clock = api
+    school = token_for(ctx, "school-sys", [("education.teacher", "510781001")], ALL_WORK)
+    for method, path, body, where in (
+            ("post", "/api/v1/instances", {"pathway": "school\x00screening", "org": VILLAGE}, "json.pathway"),
+            ("post", "/api/v1/instances", {"pathway": "school_screening", "org": VILLAGE,
+                                           "data": {"notes": ["ok", "a\x00b"]}}, "json.data.notes[1]"),
+            ("get", "/api/v1/tasks?pathway=x%00y", None, "query.pathway[0]")):
+        response = getattr(client, method)(path, json=body, headers=school)
+        assert response.status_code == 400 and response.get_json()["code"] == "invalid", response.get_json()
+        assert where in response.get_json()["message"]
+    assert client.get("/api/v1/tasks", headers=school).get_json()["items"] == []      # nothing was started
+
+
 def test_scopes_limit_what_a_token_may_call(api):
     ctx, client, _clock = api
     reader = token_for(ctx, "reader", [("education.teacher", "510781001")], ["tasks:read"])

@@ -97,12 +97,35 @@ def api_blueprint(name: str, import_name: str, description: str) -> Blueprint:
     """A blueprint of the API: every request authenticated first, every engine error as JSON."""
     blueprint = Blueprint(name, import_name, url_prefix="/api/v1", description=description)
     blueprint.before_request(authenticate)
+    blueprint.before_request(refuse_nul)
     blueprint.register_error_handler(CarePathError, engine_error)
     blueprint.register_error_handler(CSRFError, csrf_error)
     blueprint.register_error_handler(HTTPException, http_error)
     blueprint.register_error_handler(ValidationError, lambda err: error_response(
         422, "invalid_request", _("请求内容不符合要求"), {"json": err.messages}))
     return blueprint
+
+
+def _nul_at(value, where: str) -> str | None:
+    """Where in `value` (nested dicts and lists) a string holds a NUL character, else None."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        items = [(k, v) for k, v in value.items()]
+        return next((found for k, v in items
+                     if (found := _nul_at(k, f"{where}.{k!r}") or _nul_at(v, f"{where}.{k}"))), None)
+    if isinstance(value, list):
+        return next((found for i, v in enumerate(value) if (found := _nul_at(v, f"{where}[{i}]"))), None)
+    return None
+
+
+def refuse_nul() -> None:
+    """No text the API stores or looks up may hold a NUL character (PostgreSQL's text cannot): a
+    request with one anywhere — path, query, JSON body, form — is refused, naming where."""
+    where = (_nul_at(request.view_args or {}, "path") or _nul_at(request.args.to_dict(flat=False), "query")
+             or _nul_at(request.get_json(silent=True), "json") or _nul_at(request.form.to_dict(flat=False), "form"))
+    if where:
+        raise InvalidInput(_("请求中含有 NUL 字符（位于 %(where)s）。", where=where))
 
 
 def authenticate() -> None:

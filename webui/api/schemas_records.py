@@ -9,6 +9,7 @@ from werkzeug.datastructures import FileStorage
 
 from engine.workspace import MAX_COMMENT
 
+from .. import MAX_ROW_ID
 from .schemas import ApiError, Strict, Task
 
 # --- pathways ------------------------------------------------------------------------------------
@@ -59,7 +60,7 @@ class PathwayVersionList(Schema):
 
 
 class DeployDraft(Strict):
-    revision = fields.Integer(required=True, strict=True, validate=validate.Range(min=0), metadata={
+    revision = fields.Integer(required=True, strict=True, validate=validate.Range(0, MAX_ROW_ID), metadata={
         "description": "您所见的草稿修订号；草稿已被他人保存为更新的修订号时返回 409"})
     comment = fields.String(required=True, validate=validate.Length(1, MAX_COMMENT), metadata={
         "description": "部署说明：改了什么、为什么"})

@@ -13,6 +13,7 @@ from engine.stages import STAGES
 from engine.store.indicators import STATES
 
 from ..runtime import engine
+from .. import MAX_ROW_ID
 from .schemas import Strict, Task
 
 CURSOR = fields.String(metadata={"description": "上一页返回的 next_cursor"})
@@ -55,7 +56,7 @@ class LocalMoment(fields.String):
 class QueueQuery(Strict):
     status = fields.String(load_default="open", validate=validate.OneOf(["open", "acknowledged", "resolved", "all"]),
                            metadata={"description": "open（含已确认）、acknowledged、resolved 或 all"})
-    level = fields.Integer(validate=validate.Range(min=1), metadata={"description": "只看该级别的督办"})
+    level = fields.Integer(validate=validate.Range(1, MAX_ROW_ID), metadata={"description": "只看该级别的督办"})
     agency = fields.String(validate=validate.Length(1, 50), metadata={"description": "部门，如 health"})
     org = fields.String(validate=validate.Length(1, 32), metadata={"description": "只看该机构及其下级的督办"})
     sort = fields.String(load_default="level", validate=validate.OneOf(["level", "age", "-age"]),
