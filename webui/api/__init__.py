@@ -37,7 +37,8 @@ def init_app(app: Flask) -> Api:
             "info": {"description": (
                 "CarePath 跨部门心理健康服务路径的接口。系统客户端用 `Authorization: Bearer <令牌>`"
                 "（令牌由管理员用 `carepath api-client create` 签发，带权限范围与辖区）；已登录的浏览器"
-                "可用会话，写操作需带 `X-CSRFToken`。错误为 JSON：`{code, message, status}`。")},
+                "可用会话，写操作需带 `X-CSRFToken`。错误为 JSON：`{code, message, status}`。"
+                "请求中的任何文本都不得含 NUL 字符（\\u0000），否则返回 400。")},
             "components": {"securitySchemes": {
                 BEARER: {"type": "http", "scheme": "bearer", "description": "API 客户端令牌 cp_…"},
                 "sessionCookie": {"type": "apiKey", "in": "cookie", "name": app.config["SESSION_COOKIE_NAME"]},
