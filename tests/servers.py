@@ -8,6 +8,7 @@ database on the session's Redis; `pg_url` a new empty PostgreSQL database, dropp
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 
@@ -54,3 +55,22 @@ def pg_url(pg_server):
     url = pg_server.create_database(name)
     yield url
     pg_server.drop_database(name)
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (the rq work horse runs in its own process group)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree

@@ -12,14 +12,12 @@ import pytest
 from engine.escalation.queue import escalation_queue
 from engine.indicators import indicator_tasks_for_user, indicators_for_user, watched_units
 from engine.notify.inapp import unread_count
-from engine.people import register_person
 from engine.runtime import control, services
 from engine.runtime.queries import instance_detail
 
-from conftest import SHANGHAI, deploy_pathways
-from pathway_steps import do
+from conftest import SHANGHAI
 from test_api import token_for
-from web import MovableClock
+from web import MovableClock, at_joint_plan
 
 VILLAGE = "510781001001"          # 太平村
 TOWNSHIP = "510781001"
@@ -42,17 +40,7 @@ def plan(region):
     """张一's screening at the joint plan (the family doctor's part due Tue 10 Nov 18:00); the app's
     clock on Tue 10 Nov 09:00, before anything is late; the county supervisor's client."""
     from webui import create_app
-    deploy_pathways(region, "school_screening")
-    start = region.at(nov(2, 9))
-    register_person(start, "S-1", "张一", VILLAGE, gender="男", birth_date="2010-12-15")
-    services.start_instance(start, "school_screening", VILLAGE, person="S-1")
-    do(region, nov(2, 10), "teacher_wang", "screening", {
-        "student_birth_date": "2010-12-15", "grade": "g9", "screening_date": "2026-11-02",
-        "phq9_score": 14, "phq9_item9": 0})
-    do(region, nov(3, 10), "expert_chen", "remote_consult", {
-        "consult_mode": "video", "consult_result": "confirmed", "diagnosis": "抑郁发作", "severity": "moderate",
-        "expert_opinion": "视频会诊确认中度抑郁发作，建议家校医联合干预。"})
-    [task] = [t for t in services.list_tasks(region) if t["element"] == "joint_plan_medical"]
+    _deployed, _person, task = at_joint_plan(region)
     clock = MovableClock(nov(10, 9))
     county = token_for(region, "jy-sup", [("health.supervisor", COUNTY)], SUPERVISION)
     return region, create_app(region, now=clock.now).test_client(), clock, task, county

@@ -30,7 +30,7 @@ from engine.settings import Settings
 from engine.store.api import IdempotencyKey
 
 from conftest import BPMN, SHANGHAI
-from servers import redis_server, redis_url  # noqa: F401  (fixtures)
+from servers import process_tree, redis_server, redis_url  # noqa: F401  (fixtures)
 
 STARTED = "2026-11-02T09:00:00+08:00"
 DUE = "2026-11-03T09:00:00+08:00"
@@ -155,7 +155,7 @@ def test_worker_schedules_its_periodic_sweep_and_stops_on_sigterm(cli, redis_url
         worker.send_signal(signal.SIGTERM)           # warm shutdown
         assert worker.wait(timeout=30) == 0, log.read_text()
     finally:
-        for pid in _process_tree(worker.pid) if worker.poll() is None else ():
+        for pid in process_tree(worker.pid) if worker.poll() is None else ():
             os.kill(pid, signal.SIGKILL)
     # The clock stood still at 09:00:10, so however often the scheduler looked, one period, one job.
     finished = FinishedJobRegistry(SWEEPS, connection=connect(redis_url), serializer=SERIALIZER)
@@ -188,25 +188,6 @@ def test_failed_sweep_is_retried_then_kept_in_the_failed_registry(cli, redis_url
     assert "unable to open database file" in fetch(redis_url, no_retries).latest_result().exc_string
 
 
-def _process_tree(pid: int) -> list[int]:
-    """`pid` and all its descendants (the rq work horse runs in its own process group)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry))
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(children.get(current, []))
-    return tree
-
-
 def test_worker_killed_mid_sweep_loses_and_doubles_nothing(cli, redis_url, tmp_path):
     count = 450          # `carepath tasks` lists at most 500 rows
     env = {"CAREPATH_REDIS_URL": redis_url}
@@ -233,7 +214,7 @@ def test_worker_killed_mid_sweep_loses_and_doubles_nothing(cli, redis_url, tmp_p
             assert time.monotonic() < deadline, "too few instances committed\n" + log.read_text()
             time.sleep(0.01)
     finally:
-        tree = _process_tree(worker.pid)    # worker, its work horse, rq's scheduler process
+        tree = process_tree(worker.pid)    # worker, its work horse, rq's scheduler process
         for pid in tree:
             os.kill(pid, signal.SIGKILL)
         worker.wait()

@@ -45,7 +45,7 @@ from engine.store.notify import Delivery, DigestRun, Notification
 
 from conftest import BACKEND, BPMN
 from notify_servers import SmtpSink, WebhookReceiver
-from servers import redis_server, redis_url  # noqa: F401  (fixtures)
+from servers import process_tree, redis_server, redis_url  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
 
@@ -106,25 +106,6 @@ def enqueue_jobs(redis_url: str, name: str, count: int, now: datetime = DUE, **a
 
 
 # --- processes ------------------------------------------------------------------------------------
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and all its descendants (the rq work horse runs in its own process group)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(children.get(current, []))
-    return tree
-
 
 def process_group(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as stat:

@@ -144,34 +144,47 @@ def text_of(response) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", main)).strip()
 
 
+def at_joint_plan(region):
+    """张一's school screening taken to the joint plan: screened (PHQ-9 14) on Mon 2 Nov, confirmed by
+    the city expert on Tue 3 Nov; the family doctor's part is due Tue 10 Nov 18:00 (5 working days).
+    Returns (the deployment report, the person, the joint plan's task)."""
+    from engine.people import register_person
+    from engine.runtime import services
+
+    from conftest import deploy_pathways
+    from pathway_steps import do
+
+    deployed = deploy_pathways(region, "school_screening")
+    at = region.at(_nov(2, 9))
+    person = register_person(at, "S-1", "张一", "510781001001", gender="男", birth_date="2010-12-15")
+    services.start_instance(at, "school_screening", "510781001001", person="S-1")
+    do(region, _nov(2, 10), "teacher_wang", "screening", {
+        "student_birth_date": "2010-12-15", "grade": "g9", "screening_date": "2026-11-02",
+        "phq9_score": 14, "phq9_item9": 0})
+    do(region, _nov(3, 10), "expert_chen", "remote_consult", {
+        "consult_mode": "video", "consult_result": "confirmed", "diagnosis": "抑郁发作", "severity": "moderate",
+        "expert_opinion": "视频会诊确认中度抑郁发作，建议家校医联合干预。"})
+    [plan] = [t for t in services.list_tasks(region) if t["element"] == "joint_plan_medical"]
+    return deployed, person, plan
+
+
+def _nov(day: int, hour: int) -> datetime:
+    from conftest import SHANGHAI
+    return datetime(2026, 11, day, hour, tzinfo=SHANGHAI)
+
+
 @pytest.fixture
 def overdue(region):
-    """张一's school screening, at the joint plan: the family doctor's part (周医生, 5 working days
-    from Tue 3 Nov → Tue 10 Nov 18:00) left undone has raised level 1 at its deadline and level 2
-    (江油市 health supervisor) a working day later; the app's clock at Thu 12 Nov 09:00.
+    """张一's school screening, at the joint plan (`at_joint_plan`): the family doctor's part left
+    undone has raised level 1 at its deadline and level 2 (江油市 health supervisor) a working day
+    later; the app's clock at Thu 12 Nov 09:00.
     Returns (app, ctx, the plan's task, the deployment report, the person)."""
-    from engine.people import register_person
     from engine.runtime import services
     from webui import create_app
 
-    from conftest import SHANGHAI, deploy_pathways
-    from pathway_steps import do
-
-    def nov(day: int, hour: int) -> datetime:
-        return datetime(2026, 11, day, hour, tzinfo=SHANGHAI)
-
-    deployed = deploy_pathways(region, "school_screening")
-    at = region.at(nov(2, 9))
-    person = register_person(at, "S-1", "张一", "510781001001", gender="男", birth_date="2010-12-15")
-    services.start_instance(at, "school_screening", "510781001001", person="S-1")
-    do(region, nov(2, 10), "teacher_wang", "screening", {
-        "student_birth_date": "2010-12-15", "grade": "g9", "screening_date": "2026-11-02",
-        "phq9_score": 14, "phq9_item9": 0})
-    do(region, nov(3, 10), "expert_chen", "remote_consult", {
-        "consult_mode": "video", "consult_result": "confirmed", "diagnosis": "抑郁发作", "severity": "moderate",
-        "expert_opinion": "视频会诊确认中度抑郁发作，建议家校医联合干预。"})
-    services.tick(region.at(nov(10, 18)))
-    services.tick(region.at(nov(11, 18)))
-    app = create_app(region, now=MovableClock(nov(12, 9)).now)
-    [plan] = [t for t in services.list_tasks(region) if t["element"] == "joint_plan_medical"]
+    deployed, person, plan = at_joint_plan(region)
+    services.tick(region.at(_nov(10, 18)))
+    services.tick(region.at(_nov(11, 18)))
+    app = create_app(region, now=MovableClock(_nov(12, 9)).now)
+    [plan] = [t for t in services.list_tasks(region) if t["id"] == plan["id"]]     # as escalated
     return app, region, plan, deployed, person
