@@ -29,6 +29,7 @@ from ..scripting import ScriptError
 from ..store import escalation as escalation_repo
 from ..store import runtime as repo
 from ..store.models import Instance, Message
+from ..store.rows import insert_now
 from .routing import Directory, build_human_task
 
 CONTENT_ERRORS = (SpiffWorkflowException, ScriptError, MomentError, AssignmentError)
@@ -175,8 +176,7 @@ def sync_tasks(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str |
             human = build_human_task(task, row, directory, ctx)
         except CONTENT_ERRORS as err:
             return describe_error(err, task)
-        session.add(human)
-        session.flush()
+        insert_now(session, human)
         session.info.setdefault("tasks_created", []).append(human)
         repo.add_grants(session, human)
         repo.record_event(session, now, "task_created", row.id, human.id, actor, element=human.element,
@@ -243,9 +243,9 @@ def _settle_status(session, row: Instance, workflow: BpmnWorkflow, error: dict |
         row.status, row.error, row.ended_at = "completed", None, now
         if previous != "completed":
             repo.record_event(session, now, "instance_completed", row.id, actor=actor)
-    else:
-        row.status, row.error = "running", None
-    if row.status != "running":
+    elif previous != "running" or row.error is not None:
+        row.status, row.error = "running", None     # (assigned only on a change: a fresh start
+    if row.status != "running":                     # that runs on has nothing to flush)
         row.wake_at = None
 
 

@@ -14,7 +14,7 @@ from ..store import directory as directory_repo
 from ..calendars import chain_of
 from ..deadlines import Due, due_from_expression, due_from_timer
 from ..stages import is_stage
-from ..store.models import HumanTask, OrgUnit
+from ..store.models import HumanTask
 
 
 class Directory:
@@ -25,7 +25,7 @@ class Directory:
     def __init__(self, session):
         self.session = session
         self._roles: tuple[dict, dict] | None = None
-        self._units: dict[str, OrgUnit | None] = {}
+        self._units: dict = {}
 
     @classmethod
     def of(cls, session) -> "Directory":
@@ -40,9 +40,10 @@ class Directory:
             self._roles = (names, {name: code for code, name in names.items()})
         return self._roles
 
-    def unit(self, code: str) -> OrgUnit | None:
+    def unit(self, code: str):
+        """The unit's (code, name, level, parent_code, path), or None when there is no such unit."""
         if code not in self._units:
-            self._units[code] = directory_repo.org_unit(self.session, code)
+            self._units[code] = directory_repo.org_unit_brief(self.session, code)
         return self._units[code]
 
     def ancestors(self, code: str) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ from ..store import escalation as escalation_repo
 from ..store import runtime as repo
 from ..store import worklist as worklist_repo
 from ..store.models import HumanTask, Instance
+from ..store.rows import insert_now
 from . import instances
 from .routing import Directory
 from .forms import check_submission
@@ -148,8 +149,7 @@ def create_instance(ctx, session, process_id: str, org: str, data: dict, actor: 
     row = Instance(version_id=version.id, process_id=process_id, org_code=org, status="running", error=None,
                    started_at=now, parent_instance_id=parent_instance_id, person_id=person_id)
     instances.write_state(ctx, row, workflow)
-    session.add(row)
-    session.flush()               # one INSERT with the state: nothing to update unless it ends
+    insert_now(session, row)      # one INSERT with the state: nothing to update unless it ends
     repo.record_event(session, now, "instance_started", row.id, actor=actor, process_id=process_id,
                       version=version.version, org=org, person_id=person_id,
                       message=message.name if message is not None else None)

@@ -1,7 +1,7 @@
 """SQL for the directory: org units, roles, users, memberships."""
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from .models import HumanTask, Membership, OrgUnit, Role, User
@@ -75,7 +75,21 @@ def all_roles(session: Session) -> list[Role]:
 
 def role_names(session: Session) -> dict[str, str]:
     """Role code → name, in code order (plain rows: cheaper than loading `Role` objects)."""
-    return dict(session.execute(select(Role.code, Role.name).order_by(Role.code)).all())
+    return dict(session.connection().execute(_ROLE_NAMES).all())
+
+
+def org_unit_brief(session: Session, code: str):
+    """(code, name, level, parent_code, path) of an org unit as a plain row, or None: what routing
+    reads of a unit, without loading an `OrgUnit` object."""
+    return session.connection().execute(_UNIT_BRIEF, {"code": code}).first()
+
+
+# Built once, on the tables (every start runs them): through the ORM, or made afresh per call,
+# these statements cost several times what running them does.
+_units = OrgUnit.__table__.c
+_UNIT_BRIEF = select(_units.code, _units.name, _units.level, _units.parent_code, _units.path) \
+    .where(_units.code == bindparam("code"))
+_ROLE_NAMES = select(Role.__table__.c.code, Role.__table__.c.name).order_by(Role.__table__.c.code)
 
 
 def user_grants(session: Session, username: str) -> list[tuple[str, str]]:

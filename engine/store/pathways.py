@@ -1,7 +1,7 @@
 """SQL for deployed pathway versions."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from .models import BpmnSource, Instance, PathwayVersion
@@ -16,10 +16,16 @@ def latest_version(session: Session, process_id: str) -> PathwayVersion | None:
 def latest_version_brief(session: Session, process_id: str):
     """(id, version, message_starts) of the newest version, or None: what starting an instance
     needs, without loading the serialized spec and forms the full row carries."""
-    return session.execute(
-        select(PathwayVersion.id, PathwayVersion.version, PathwayVersion.message_starts)
-        .where(PathwayVersion.process_id == process_id)
-        .order_by(PathwayVersion.version.desc()).limit(1)).first()
+    return session.connection().execute(_LATEST_BRIEF, {"process_id": process_id}).first()
+
+
+# Built once, on the table (every start runs it): through the ORM, or made afresh per call, the
+# statement costs several times what running it does.
+_versions = PathwayVersion.__table__.c
+_LATEST_BRIEF = (
+    select(_versions.id, _versions.version, _versions.message_starts)
+    .where(_versions.process_id == bindparam("process_id"))
+    .order_by(_versions.version.desc()).limit(1))
 
 
 def version_by_id(session: Session, version_id: int) -> PathwayVersion | None:
