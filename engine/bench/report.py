@@ -108,7 +108,11 @@ def _ms(summary: dict) -> str:
 def _details(key: str, record: dict) -> str:
     t = record["timings"]
     if key == "start_ratio_vs_spiff":
-        return f"原生 {_ms(t['raw_spiff'])}；CarePath {_ms(t['carepath'])}。"
+        line = f"原生 {_ms(t['raw_spiff'])}；CarePath {_ms(t['carepath'])}"
+        if "statements_only" in t:
+            line += (f"；其中仅内存 {_ms(t['in_memory'])}，仅语句（{t['statement_count']} 条并提交）"
+                     f"{_ms(t['statements_only'])}；本技术栈上限 {t['ceiling_on_this_stack']}")
+        return line + "。"
     if key == "complete_latency_ratio_200_vs_10":
         early, late = (_shown(record["scale"][k]) for k in ("early_window", "late_window"))
         return f"第 {early} 次 {_ms(t['early'])}；第 {late} 次 {_ms(t['late'])}。"

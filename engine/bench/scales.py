@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class Scale:
-    # start_ratio_vs_spiff: interleaved (raw, CarePath) pairs after warm-up pairs
+    # start_ratio_vs_spiff: interleaved rounds (raw, CarePath and its two parts) after warm-up rounds
     start_runs: int
     start_warmup: int
     # complete_latency_ratio_200_vs_10: instance pairs; the late instance's last window ends at
