@@ -29,7 +29,7 @@ class EngineContext:
 
     def at(self, now: datetime | None) -> "EngineContext":
         """The same engine (database, caches) with the clock moved to `now`."""
-        other = object.__new__(EngineContext)
+        other = object.__new__(type(self))
         other.__dict__.update(self.__dict__)
         other.clock = Clock(now or self.settings.now, self.settings.timezone)
         return other
@@ -45,10 +45,14 @@ class EngineContext:
         """A sandboxed script engine on this clock, for an instance at `org_path`. The calendar
         is looked up only if an expression asks for working days."""
         from .calendars import chain_of
-        from .runtime.script_engine import PathwayScriptEngine
         chain = chain_of(org_path)
-        return PathwayScriptEngine(self.clock, lambda: self.calendar(chain), self.settings.script_time_limit,
-                                   chain=chain)
+        return self._new_script_engine(lambda: self.calendar(chain), chain)
+
+    def _new_script_engine(self, calendar, chain: list[str]):
+        """The script engine class this engine runs instances with (a simulation's follows stated
+        branch odds at its gateways)."""
+        from .runtime.script_engine import PathwayScriptEngine
+        return PathwayScriptEngine(self.clock, calendar, self.settings.script_time_limit, chain=chain)
 
     def policy(self):
         """The escalation policy of this deployment (CAREPATH_ESCALATION_POLICY), read once."""
