@@ -244,8 +244,9 @@ def _settle_status(session, row: Instance, workflow: BpmnWorkflow, error: dict |
         if previous != "completed":
             repo.record_event(session, now, "instance_completed", row.id, actor=actor)
     elif previous != "running" or row.error is not None:
-        row.status, row.error = "running", None     # (assigned only on a change: a fresh start
-    if row.status != "running":                     # that runs on has nothing to flush)
+        # Assigned only on a change, so a fresh start that runs on has nothing left to flush.
+        row.status, row.error = "running", None
+    if row.status != "running":
         row.wake_at = None
 
 

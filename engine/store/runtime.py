@@ -50,8 +50,7 @@ def is_retryable(err: DBAPIError) -> bool:
     return getattr(err.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
 
 
-# Built once: a statement made afresh per call costs several times its execution.
-_INSERT_EVENT = insert(Event.__table__)
+_INSERT_EVENT = insert(Event.__table__)      # built once: made afresh it costs more than it runs
 
 
 def record_event(session: Session, at: datetime, kind: str, instance_id: int | None = None,
@@ -61,9 +60,8 @@ def record_event(session: Session, at: datetime, kind: str, instance_id: int | N
     # A plain INSERT on the session's connection now, rather than an ORM object for the next
     # flush: an event is never read back as an object in the unit of work that writes it, the ids
     # it refers to exist already, and nothing pending is flushed early by it.
-    session.connection().execute(_INSERT_EVENT, {
-        "at": at, "kind": kind, "instance_id": instance_id, "task_id": task_id, "actor": actor,
-        "detail": detail})
+    session.connection().execute(_INSERT_EVENT, {"at": at, "kind": kind, "instance_id": instance_id,
+                                                  "task_id": task_id, "actor": actor, "detail": detail})
     if actor is not None:
         audit.append_for_event(session, at, kind, instance_id, task_id, actor, detail)
 
