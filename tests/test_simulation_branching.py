@@ -11,7 +11,7 @@ import pytest
 from engine.errors import InvalidInput
 from engine.forms.schema import FormValidator
 from engine.runtime import services
-from engine.simulation.branching import Branching, exclusive_gateways, load_branches
+from engine.simulation.branching import Branching, Odds, exclusive_gateways, load_branches
 from engine.simulation.context import SimulationContext
 from engine.simulation.formdata import Generator
 
@@ -72,8 +72,7 @@ def test_the_odds_decide_even_against_the_data_and_other_gateways_read_the_data(
     assert ("school_screening", "gw_confirmed") not in sim.branching.drawn
 
 
-def _odds(shares: dict):
-    from engine.simulation.branching import Odds
+def _odds(shares: dict) -> Odds:
     return Odds(tuple(sorted(shares.items())))
 
 

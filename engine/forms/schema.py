@@ -227,7 +227,8 @@ def _get(data: Any, segs: tuple) -> Any:
     return data
 
 
-def _put(data: dict, segs: tuple, value: Any) -> None:
+def put_path(data: dict, segs: tuple, value: Any) -> None:
+    """`value` at the dotted key `segs` of `data`, making the objects on the way."""
     for seg in segs[:-1]:
         data = data.setdefault(seg, {})
     data[segs[-1]] = value
@@ -331,16 +332,16 @@ class FormValidator:
                     if isinstance(item, dict):
                         self._walk(entry.children, item, items[-1], (root, inner), f"{name}[{n}].",
                                    (False, False), errors)
-                _put(out, entry.segs, items)
+                put_path(out, entry.segs, items)
             elif isinstance(entry, Repeat):
                 continue
             elif entry.kind == "expression":
-                _put(out, entry.segs, evaluate(entry.expr, env))
+                put_path(out, entry.segs, evaluate(entry.expr, env))
             elif (entry.comp.get("validate") or {}).get("required") is True and (
                     value in (_MISSING, None, "", []) or (entry.kind == "checkbox" and value is False)):
                 _add(errors, name, _msg(entry.label, "必填", "is required"))
             elif value is not _MISSING:
-                _put(out, entry.segs, value)
+                put_path(out, entry.segs, value)
 
 
 def _flatten(messages: Any, shape: Any, prefix: str, errors: dict) -> None:

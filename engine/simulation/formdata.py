@@ -19,7 +19,7 @@ from re import _parser as sre_parse
 from typing import Any
 
 from ..forms.definition import Box, Leaf, Repeat, is_number, to_decimal
-from ..forms.schema import FormValidator
+from ..forms.schema import FormValidator, put_path
 
 TEXT_SAMPLE = "模拟记录"
 MAX_REPEAT_SAMPLED = 4          # an unbounded repeat in a pattern (`+`, `*`) takes at most this many
@@ -122,9 +122,9 @@ class Generator:
             elif isinstance(entry, Repeat):
                 item: dict = {}
                 self._fill(entry.children, item)
-                _put(data, entry.segs, [item])
+                put_path(data, entry.segs, [item])
             elif isinstance(entry, Leaf) and entry.kind != "expression":
-                _put(data, entry.segs, self.value(entry))
+                put_path(data, entry.segs, self.value(entry))
 
     def value(self, leaf: Leaf) -> Any:
         validate = leaf.comp.get("validate") or {}
@@ -148,7 +148,7 @@ class Generator:
         step = to_decimal(comp.get("increment")) or Decimal(1)
         first = (low / step).to_integral_value(rounding="ROUND_CEILING") * step
         count = int((high - first) / step) if high >= first else 0
-        value = first + step * self.rng.randint(0, max(count, 0))
+        value = first + step * self.rng.randint(0, count)
         digits = comp.get("decimalDigits")
         if isinstance(digits, int) and not isinstance(digits, bool):
             value = value.quantize(Decimal(1).scaleb(-digits))
@@ -181,9 +181,3 @@ class Generator:
         high = int(validate["maxLength"]) if is_number(validate.get("maxLength")) else max(low, 40)
         text = TEXT_SAMPLE * (low // len(TEXT_SAMPLE) + 1)
         return text[:max(min(high, len(text)), low)]
-
-
-def _put(data: dict, segs: tuple, value: Any) -> None:
-    for seg in segs[:-1]:
-        data = data.setdefault(seg, {})
-    data[segs[-1]] = value
