@@ -14,6 +14,7 @@ from . import audit  # noqa: F401  (registers `carepath audit`)
 from . import users  # noqa: F401  (registers `carepath user`)
 from . import db  # noqa: F401  (registers `carepath db`)
 from . import apiclients  # noqa: F401  (registers `carepath api-client`)
+from . import simulate  # noqa: F401  (registers `carepath simulate`)
 from ..jobs.commands import enqueue, worker
 from ..bench.cli import bench
 from .common import cli

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..directory import load_directory
 from ..errors import CarePathError, InvalidInput
@@ -22,8 +22,9 @@ from ..escalation.actions import list_escalations
 from ..pathways import deploy_files
 from ..people import register_person
 from ..runtime import services
+from ..runtime.sweep import next_due
 from ..store import people as people_repo
-from ..store.models import Event, HumanTask, Instance
+from ..store.models import Event
 from ..store.runtime import record_event
 
 HERE = Path(__file__).resolve().parent
@@ -122,22 +123,12 @@ def plan(cohort: list[dict], now: datetime) -> list[Step]:
     return sorted(moments, key=lambda s: s.at)      # stable: same moment keeps cohort order
 
 
-def _next_due(ctx) -> datetime | None:
-    """The earliest moment a sweep has something to do: a timer or an escalation step."""
-    with ctx.db.unit_of_work() as session:
-        timer = session.scalar(select(func.min(Instance.wake_at)).where(Instance.status == "running"))
-        escalation = session.scalar(select(func.min(HumanTask.next_escalation_at)).where(
-            HumanTask.status.in_(("open", "claimed")), HumanTask.paused_at.is_(None)))
-    due = [moment for moment in (timer, escalation) if moment is not None]
-    return min(due) if due else None
-
-
 def catch_up(ctx, until: datetime, report: DemoReport) -> None:
     """Sweep at every moment something fell due up to `until`, as a running engine would have:
     timers fire and escalations are raised at their own moments, not at the next step's."""
     last = None
     while True:
-        due = _next_due(ctx)
+        due = next_due(ctx)
         if due is None or due > until:
             break
         if last is not None and due <= last:

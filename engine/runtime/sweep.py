@@ -4,10 +4,15 @@ Each due instance is claimed and fired in a transaction of its own, so any numbe
 run at once (several workers, the web process's own sweep) and split the work between them."""
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import Conflict
 from ..store import runtime as repo
+from ..store.models import HumanTask, Instance
+from ..store.runtime import ACTIVE
 from . import instances
 
 
@@ -52,6 +57,17 @@ def tick(ctx) -> dict:
 
 
 _MAX_LOST_RACES = 3
+
+
+def next_due(ctx) -> datetime | None:
+    """The earliest moment a sweep has something to do: a timer or an escalation step (None:
+    nothing will ever be due without a new step). What replays and simulations move time to."""
+    with ctx.db.unit_of_work() as session:
+        timer = session.scalar(select(func.min(Instance.wake_at)).where(Instance.status == "running"))
+        escalation = session.scalar(select(func.min(HumanTask.next_escalation_at)).where(
+            HumanTask.status.in_(ACTIVE), HumanTask.paused_at.is_(None)))
+    due = [moment for moment in (timer, escalation) if moment is not None]
+    return min(due) if due else None
 
 
 class _LostRace(Exception):

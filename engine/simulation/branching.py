@@ -39,6 +39,15 @@ class Gateway:
     name: str
     flows: dict[str, str]          # flow id → target element id
     default: str | None            # the default flow's id
+    conditions: tuple[tuple[str, str], ...] = ()    # (flow id, condition expression), in order
+
+    def leads_to(self, holds) -> str | None:
+        """The element the gateway goes to when `holds(expression)` tells which conditions hold:
+        the first flow whose condition holds, else the default flow (as SpiffWorkflow decides)."""
+        for flow, expression in self.conditions:
+            if holds(expression):
+                return self.flows[flow]
+        return self.flows.get(self.default) if self.default else None
 
 
 @dataclass(frozen=True)
@@ -49,17 +58,39 @@ class Odds:
 
 def exclusive_gateways(bpmn: bytes) -> dict[tuple[str, str], Gateway]:
     """Every exclusive gateway of every process in a BPMN file, by (process id, gateway id)."""
-    root = parse_xml(bpmn)
     found = {}
-    for process in root.iter(f"{{{BPMN_NS}}}process"):
-        flows = {}
-        for flow in process.iter(f"{{{BPMN_NS}}}sequenceFlow"):
-            flows.setdefault(flow.get("sourceRef"), {})[flow.get("id")] = flow.get("targetRef")
+    for process in parse_xml(bpmn).iter(f"{{{BPMN_NS}}}process"):
+        flows, conditions = _flows(process)
         for gateway in process.iter(f"{{{BPMN_NS}}}exclusiveGateway"):
             key = (process.get("id"), gateway.get("id"))
-            found[key] = Gateway(key[0], key[1], gateway.get("name") or key[1],
-                                 flows.get(key[1], {}), gateway.get("default"))
+            found[key] = Gateway(key[0], key[1], gateway.get("name") or key[1], flows.get(key[1], {}),
+                                 gateway.get("default"), tuple(conditions.get(key[1], ())))
     return found
+
+
+def gateways_after_tasks(bpmn: bytes) -> dict[tuple[str, str], tuple[str, str]]:
+    """(process, user task id) → (process, gateway id) for each user task whose one way out leads
+    straight to an exclusive gateway: the gateway decides on what the task's form submits."""
+    found = {}
+    for process in parse_xml(bpmn).iter(f"{{{BPMN_NS}}}process"):
+        flows, _ = _flows(process)
+        gateways = {g.get("id") for g in process.iter(f"{{{BPMN_NS}}}exclusiveGateway")}
+        for task in process.iter(f"{{{BPMN_NS}}}userTask"):
+            targets = list(flows.get(task.get("id"), {}).values())
+            if len(targets) == 1 and targets[0] in gateways:
+                found[(process.get("id"), task.get("id"))] = (process.get("id"), targets[0])
+    return found
+
+
+def _flows(process) -> tuple[dict[str, dict[str, str]], dict[str, list[tuple[str, str]]]]:
+    """source → {flow id: target}, and source → [(flow id, condition text)] in document order."""
+    flows, conditions = {}, {}
+    for flow in process.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        flows.setdefault(flow.get("sourceRef"), {})[flow.get("id")] = flow.get("targetRef")
+        condition = flow.find(f"{{{BPMN_NS}}}conditionExpression")
+        if condition is not None and (condition.text or "").strip():
+            conditions.setdefault(flow.get("sourceRef"), []).append((flow.get("id"), condition.text.strip()))
+    return flows, conditions
 
 
 def load_branches(path: Path, gateways: dict[tuple[str, str], Gateway]) -> dict[tuple[str, str], Odds]:
@@ -118,21 +149,31 @@ class Branching:
     def __init__(self, odds: dict[tuple[str, str], Odds], rng: random.Random):
         self.odds, self.rng = odds, rng
         self.drawn: dict[tuple[str, str], dict[str, int]] = {}      # what was drawn, for the report
+        self._pinned: dict[tuple[str, str], str] = {}
 
-    def draw(self, process: str, gateway: str) -> str | None:
-        """The element this passage through the gateway goes to; None if it has no odds."""
+    def pick(self, process: str, gateway: str) -> str | None:
+        """A target drawn by the odds, not yet taken (see `pin`); None if the gateway has none."""
         odds = self.odds.get((process, gateway))
         if odds is None:
             return None
         point, cumulative = self.rng.random(), 0.0
-        target = odds.targets[-1][0]
         for candidate, share in odds.targets:
             cumulative += share
             if point < cumulative:
-                target = candidate
-                break
-        counts = self.drawn.setdefault((process, gateway), {})
-        counts[target] = counts.get(target, 0) + 1
+                return candidate
+        return odds.targets[-1][0]
+
+    def pin(self, process: str, gateway: str, target: str) -> None:
+        """The next passage through the gateway goes to `target` (drawn beforehand by `pick`, so
+        that the data submitted before the gateway could be made to agree with it)."""
+        self._pinned[(process, gateway)] = target
+
+    def draw(self, process: str, gateway: str) -> str | None:
+        """The element this passage through the gateway goes to; None if it has no odds."""
+        target = self._pinned.pop((process, gateway), None) or self.pick(process, gateway)
+        if target is not None:
+            counts = self.drawn.setdefault((process, gateway), {})
+            counts[target] = counts.get(target, 0) + 1
         return target
 
 
