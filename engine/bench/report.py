@@ -15,6 +15,7 @@ TITLES = {
     "inbox_p95_ms": "收件箱 p95，100 万待办任务时（实际规模见表）",
     "bytes_per_instance": "每个实例的运行时状态",
     "worker_scaling_2_vs_1": "后台进程：2 个 ÷ 1 个的吞吐量",
+    "forecast_minutes_10k_year": "负荷预测：1 万人 × 1 年的用时（实际规模见表）",
 }
 MET = {True: "达成", False: "未达成", None: "—"}
 GROUPS = {"first_wait": "第一个等待处", "after_steps": "已走过若干步", "loop_after_completions": "循环实例",
@@ -125,6 +126,10 @@ def _details(key: str, record: dict) -> str:
                         for group, s in t.items() if group in GROUPS and s.get("n")) + "。"
     if key == "worker_scaling_2_vs_1":
         return f"1 个进程 {t['throughput_1']} 个/秒；2 个进程 {t['throughput_2']} 个/秒。"
+    if key == "forecast_minutes_10k_year":
+        return (f"{t['people']} 人、{t['tasks']} 个任务（办结 {t['completed']}，期末在办 {t['open_at_end']}），"
+                f"每秒办结 {t['tasks_completed_per_second']} 个，扫描 {t['sweeps']} 次，督办 {t['escalations']} 条，"
+                f"用时 {t['seconds']} 秒。")
     return ""
 
 

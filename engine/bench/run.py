@@ -9,16 +9,16 @@ import time
 from datetime import datetime, timezone
 from importlib import metadata
 
-from . import complete, footprint, inbox, results, start, sweep, workers
+from . import complete, footprint, forecast, inbox, results, start, sweep, workers
 from .progress import note
 from .scales import SCALES
 from .workbench import Skipped, Workbench
 
-MODULES = {module.KEY: module for module in (start, complete, sweep, inbox, footprint, workers)}
+MODULES = {module.KEY: module for module in (start, complete, sweep, inbox, footprint, workers, forecast)}
 METHODS = {key: module.METHOD for key, module in MODULES.items()}
 # complete runs before bytes_per_instance, which reuses its loop instance after 200 completions
 ORDER = ("start_ratio_vs_spiff", "complete_latency_ratio_200_vs_10", "bytes_per_instance",
-         "sweep_ratio_100k_vs_1k", "inbox_p95_ms", "worker_scaling_2_vs_1")
+         "sweep_ratio_100k_vs_1k", "inbox_p95_ms", "worker_scaling_2_vs_1", "forecast_minutes_10k_year")
 assert set(ORDER) == set(results.FIGURES) == set(MODULES)
 
 

@@ -30,12 +30,16 @@ class Scale:
     # worker_scaling_2_vs_1: due timers in the backlog, drains per worker count
     worker_backlog: int
     worker_runs: int
+    # forecast_minutes_10k_year: people arriving, days simulated
+    forecast_cohort: int
+    forecast_days: int
 
     def of(self, figure: str) -> dict:
         """The fields of one figure (by its module's prefix)."""
         prefix = {"start_ratio_vs_spiff": "start_", "complete_latency_ratio_200_vs_10": "complete_",
                   "sweep_ratio_100k_vs_1k": "sweep_", "inbox_p95_ms": "inbox_",
-                  "bytes_per_instance": "footprint_", "worker_scaling_2_vs_1": "worker_"}[figure]
+                  "bytes_per_instance": "footprint_", "worker_scaling_2_vs_1": "worker_",
+                  "forecast_minutes_10k_year": "forecast_"}[figure]
         return {k[len(prefix):]: v for k, v in asdict(self).items() if k.startswith(prefix)}
 
 
@@ -43,15 +47,15 @@ SCALES = {
     "full": Scale(start_runs=200, start_warmup=10, complete_pairs=3, complete_early=10,
                   complete_late=200, sweep_small=1_000, sweep_large=100_000, sweep_due=100,
                   sweep_ticks=6, inbox_tasks=1_000_000, inbox_rounds=20, footprint_cohort=True,
-                  worker_backlog=3_000, worker_runs=2),
+                  worker_backlog=3_000, worker_runs=2, forecast_cohort=10_000, forecast_days=365),
     # quick: the inbox's million tasks alone take minutes to write and query on SQLite, and a
     # backlog of thousands of timers minutes to drain twice: those two are smaller.
     "quick": Scale(start_runs=40, start_warmup=5, complete_pairs=2, complete_early=10,
                    complete_late=200, sweep_small=1_000, sweep_large=100_000, sweep_due=100,
                    sweep_ticks=3, inbox_tasks=500_000, inbox_rounds=3, footprint_cohort=True,
-                   worker_backlog=600, worker_runs=2),
+                   worker_backlog=600, worker_runs=2, forecast_cohort=500, forecast_days=30),
     "tiny": Scale(start_runs=4, start_warmup=1, complete_pairs=1, complete_early=10,
                   complete_late=20, sweep_small=50, sweep_large=500, sweep_due=5, sweep_ticks=1,
                   inbox_tasks=2_000, inbox_rounds=2, footprint_cohort=False, worker_backlog=12,
-                  worker_runs=1),
+                  worker_runs=1, forecast_cohort=20, forecast_days=5),
 }

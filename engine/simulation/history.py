@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import case, func, select
 
 from ..bpmn.compaction import diagram_processes, history_of
 from ..calendars import chain_of
@@ -29,8 +28,7 @@ from ..directory import LEVELS
 from ..errors import InvalidInput
 from ..pathways import load_specs
 from ..runtime import instances as runtime
-from ..store.indicators import ON_TIME
-from ..store.models import HumanTask, Instance, OrgUnit, PathwayVersion
+from ..store import forecast as repo
 from .branching import Gateway, Odds
 
 BATCH = 200
@@ -94,8 +92,7 @@ def _counted(ctx, wanted: set[str], elements: set[tuple[str, str]]) -> tuple[Cou
     last = 0
     while versions:
         with ctx.db.unit_of_work() as session:
-            rows = session.scalars(select(Instance).where(Instance.version_id.in_(versions), Instance.id > last)
-                                   .order_by(Instance.id).limit(BATCH)).all()
+            rows = repo.instances_page(session, versions, last, BATCH)
             for row in rows:
                 _, workflow = runtime.load(ctx, session, row.id)     # the row is in the session already
                 _count_in(workflow, elements, reached, completed)
@@ -108,7 +105,7 @@ def _counted(ctx, wanted: set[str], elements: set[tuple[str, str]]) -> tuple[Cou
 def _versions_running(ctx, wanted: set[str]) -> list[int]:
     """The deployed versions of the processes in `wanted`, and of the pathways that call one."""
     with ctx.db.unit_of_work() as session:
-        versions = session.execute(select(PathwayVersion.id, PathwayVersion.process_id)).all()
+        versions = repo.version_processes(session)
         return sorted(version for version, process in versions
                       if process in wanted or wanted & set(load_specs(ctx, session, version)[1]))
 
@@ -152,12 +149,7 @@ def observed_hours(ctx, process_ids: Iterable[str]
     last = 0
     while wanted:
         with ctx.db.unit_of_work() as session:
-            rows = session.execute(
-                select(HumanTask.id, HumanTask.process_id, HumanTask.element, HumanTask.role_code,
-                       HumanTask.org_path, HumanTask.created_at, HumanTask.completed_at)
-                .where(HumanTask.process_id.in_(wanted), HumanTask.status == "completed",
-                       HumanTask.completed_at.is_not(None), HumanTask.id > last)
-                .order_by(HumanTask.id).limit(BATCH)).all()
+            rows = repo.completed_spans_page(session, wanted, last, BATCH)
             for row in rows:
                 calendar = calendars.get(row.org_path)
                 if calendar is None:
@@ -192,9 +184,7 @@ def start_units(ctx, process_id: str) -> dict[str, int]:
     Instances a message or a parent instance started count too, at the unit they were started
     at; a pathway run by a call activity is part of its caller's instance and is not counted."""
     with ctx.db.unit_of_work() as session:
-        rows = session.execute(select(Instance.org_code, func.count()).where(Instance.process_id == process_id)
-                               .group_by(Instance.org_code)).all()
-        return {code: int(count) for code, count in sorted(rows)}
+        return dict(sorted(repo.start_counts(session, process_id)))
 
 
 def start_level(ctx, process_id: str) -> str | None:
@@ -202,8 +192,7 @@ def start_level(ctx, process_id: str) -> str | None:
     (as `start_units` counts them); on a tie the lower level, nearer the people; None if the
     process has no instance."""
     with ctx.db.unit_of_work() as session:
-        rows = session.execute(select(OrgUnit.level, func.count()).join(Instance, Instance.org_code == OrgUnit.code)
-                               .where(Instance.process_id == process_id).group_by(OrgUnit.level)).all()
+        rows = repo.start_level_counts(session, process_id)
     if not rows:
         return None
     depth = {level: index for index, level in enumerate(LEVELS)}
@@ -220,17 +209,10 @@ def observed_on_time(ctx, process_ids: Iterable[str], since: datetime | None = N
 
     Returns {"completed", "completed_with_due", "completed_on_time", "on_time_rate": float|None,
     "by_stage": {stage: the same four}}; a task whose pathway states no stage is under None."""
-    wanted = sorted(set(process_ids))
-    conditions = [HumanTask.process_id.in_(wanted), HumanTask.status == "completed",
-                  HumanTask.completed_at.is_not(None)]
-    if since is not None:
-        conditions.append(HumanTask.completed_at >= _aware(since, "since"))
-    if until is not None:
-        conditions.append(HumanTask.completed_at < _aware(until, "until"))
-    on_time = func.coalesce(func.sum(case((ON_TIME, 1), else_=0)), 0)
+    since = None if since is None else _aware(since, "since")
+    until = None if until is None else _aware(until, "until")
     with ctx.db.unit_of_work() as session:
-        rows = session.execute(select(HumanTask.stage, func.count(), func.count(HumanTask.due_at), on_time)
-                               .where(*conditions).group_by(HumanTask.stage)).all()
+        rows = repo.on_time_by_stage(session, sorted(set(process_ids)), since, until)
     by_stage = {stage: _counters(completed, with_due, kept) for stage, completed, with_due, kept in rows}
     totals = _counters(*(sum(row[i] for row in rows) for i in (1, 2, 3)))
     return {**totals, "by_stage": by_stage}

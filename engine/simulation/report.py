@@ -9,11 +9,9 @@ import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-
 from ..agencies import agency_of
 from ..indicators import indicators
-from ..store.models import Escalation, HumanTask, Instance
+from ..store import forecast as repo
 from ..store.runtime import ACTIVE
 
 STAGE_KEYS = ("stage", "completed", "completed_with_due", "completed_on_time", "late", "open", "overdue",
@@ -26,12 +24,9 @@ def build_result(forecast, seconds: float) -> dict:
     begin, end = forecast.begin, forecast.end
     weeks = [(plan.start + timedelta(days=7 * k)) for k in range(math.ceil(plan.days / 7))]
     with sim.db.unit_of_work() as session:
-        tasks = session.execute(select(HumanTask.role_code, HumanTask.org_code, HumanTask.created_at,
-                                       HumanTask.completed_at, HumanTask.status, HumanTask.due_at)).all()
-        instances = session.scalar(select(func.count()).select_from(Instance))
-        raised = session.execute(select(Escalation.level, HumanTask.role_code, func.count())
-                                 .join(HumanTask, HumanTask.id == Escalation.task_id)
-                                 .group_by(Escalation.level, HumanTask.role_code)).all()
+        tasks = repo.all_tasks(session)
+        instances = repo.instance_count(session)
+        raised = repo.escalations_by_level_and_role(session)
     load = _load(forecast, tasks, weeks, begin)
     stages = indicators(sim.at(end), setting.org, begin, end)["by_stage"]
     with_due = sum(1 for t in tasks if t.completed_at is not None and t.due_at is not None)

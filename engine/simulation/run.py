@@ -22,8 +22,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
-
 from ..calendars import chain_of
 from ..errors import Conflict, FormInvalid, InvalidInput, TaskNotOpen
 from ..forms import FormValidator
@@ -31,8 +29,7 @@ from ..people import register_person
 from ..runtime import services
 from ..runtime.forms import validator_for
 from ..runtime.sweep import next_due
-from ..store.models import HumanTask, Instance
-from ..store.runtime import ACTIVE
+from ..store import forecast as repo
 from .branching import Branching
 from .context import SimulationContext
 from .formdata import Generator
@@ -267,7 +264,7 @@ class Forecast:
             return self.generator.submission(validator, fixed)
         gateway = self.setting.gateways[gateway_key]
         with self.sim.db.unit_of_work() as session:
-            variables = dict(session.get(Instance, session.get(HumanTask, task.id).instance_id).variables or {})
+            variables = repo.variables_of_task_instance(session, task.id)
         environment = self.sim.script_engine(task.org_path).environment
         for _ in range(AGREEING_TRIES):
             data = self.generator.submission(validator, fixed)
@@ -293,13 +290,7 @@ class Forecast:
     def _collect(self, moment: datetime) -> None:
         """Queue every task the engine created since the last look."""
         with self.sim.db.unit_of_work() as session:
-            rows = session.execute(
-                select(HumanTask.id, HumanTask.process_id, HumanTask.element, HumanTask.role_code,
-                       HumanTask.org_code, HumanTask.org_path, HumanTask.due_at, HumanTask.form_key,
-                       HumanTask.candidate_users, Instance.version_id)
-                .join(Instance, Instance.id == HumanTask.instance_id)
-                .where(HumanTask.id > self.seen, HumanTask.status.in_(ACTIVE))
-                .order_by(HumanTask.id)).all()
+            rows = repo.active_tasks_after(session, self.seen)
         touched = set()
         for (task_id, process, element, role, org, org_path, due, form_key, users, version_id) in rows:
             self.seen = max(self.seen, task_id)

@@ -8,8 +8,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import event
 
+from ..store import forecast as repo
 from ..store.db import Database
 from ..store.models import BpmnSource, CalendarLayerRow, Membership, OrgUnit, PathwayVersion, Role, User
 
@@ -48,10 +49,7 @@ class Sandbox:
         if key not in self._workers:
             username = worker(role, org)
             with self.db.unit_of_work() as session:
-                user = User(username=username, name=f"{role}@{org}", password_hash="!", active=True)
-                session.add(user)
-                session.flush()
-                session.add(Membership(user_id=user.id, role_code=role, org_code=org))
+                repo.add_worker(session, username, role, org)
             self._workers[key] = username
         return self._workers[key]
 
@@ -76,24 +74,14 @@ def _copy(source: Database, target: Database) -> None:
     with source.engine.connect() as reading, target.unit_of_work() as session:
         writing = session.connection()
         for model in COPIED:
-            table = model.__table__
-            order = [*table.primary_key.columns]
-            if model is OrgUnit:                # a unit's parent before it
-                order.insert(0, func.length(table.c.path))
-            rows = reading.execution_options(yield_per=BATCH).execute(select(table).order_by(*order))
-            for chunk in rows.mappings().partitions(BATCH):
-                writing.execute(insert(table), [dict(row) for row in chunk])
+            repo.copy_table(reading, writing, model, BATCH)
     if target.dialect == "postgresql":
         _reset_sequences(target)
 
 
 def _reset_sequences(target: Database) -> None:
     """Ids were copied, so each serial column's sequence moves past the largest."""
-    from sqlalchemy import text
     with target.unit_of_work() as session:
         for model in COPIED:
-            table = model.__table__
-            if "id" in table.columns:
-                session.execute(text(
-                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                    f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"))
+            if "id" in model.__table__.columns:
+                repo.move_id_sequence_past_rows(session, model.__table__.name)

@@ -7,12 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
-
 from ..errors import InvalidInput
 from ..pathways import latest_version_or_fail
 from ..store.directory import role_names
-from ..store.models import BpmnSource, OrgUnit, PathwayVersion
+from ..store import forecast as repo
 from . import history
 from .branching import exclusive_gateways, gateways_after_tasks, load_branches
 from .staff import Staffing
@@ -41,9 +39,8 @@ class Setting:
 def prepare(source, plan) -> Setting:
     with source.db.unit_of_work() as session:
         version = latest_version_or_fail(session, plan.pathway)
-        sources = _latest_sources(session)
-        units = {code: (name, level, path) for code, name, level, path in session.execute(
-            select(OrgUnit.code, OrgUnit.name, OrgUnit.level, OrgUnit.path))}
+        sources = repo.latest_sources(session)
+        units = repo.units(session)
         names = role_names(session)
     processes = set(sources)
     gateways, after = {}, {}
@@ -60,15 +57,6 @@ def prepare(source, plan) -> Setting:
     org, level, start_units = _arrival_units(source, plan, units)
     return Setting(sources[plan.pathway][0] or plan.pathway, version.version, processes, odds, branches,
                    passages, staffing, gateways, after, org, level, start_units, units, names)
-
-
-def _latest_sources(session) -> dict[str, tuple[str | None, bytes]]:
-    """process id → (name, BPMN source) of each process's newest deployed version."""
-    rows = session.execute(
-        select(PathwayVersion.process_id, PathwayVersion.version, PathwayVersion.name, BpmnSource.content)
-        .join(BpmnSource, BpmnSource.sha256 == PathwayVersion.source_sha256)
-        .order_by(PathwayVersion.process_id, PathwayVersion.version)).all()
-    return {process: (name, content) for process, _, name, content in rows}
 
 
 def _odds(source, plan, processes: set[str], gateways: dict) -> tuple[dict, dict, str]:
