@@ -86,6 +86,7 @@ ACTION_LABELS: dict[str, tuple[str, str]] = {
     "form_created": ("新建表单", "Form created"),
     "calendar_imported": ("导入日历", "Calendar imported"),
     "demo_loaded": ("加载演示数据", "Demo data loaded"),
+    "simulation_deleted": ("删除工作量预测", "Workload forecast deleted"),
     # the audit log itself
     VIEWED: ("查看审计日志", "Audit log viewed"),
     EXPORTED: ("导出审计日志", "Audit log exported"),
@@ -219,7 +220,7 @@ CSV_COLUMNS = ("id", "时间", "操作人", "操作", "服务对象", "对象", 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value) -> str:
+def spreadsheet_text(value) -> str:
     """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_START) else text
@@ -241,10 +242,10 @@ def export_csv(entries: Iterable[dict]) -> str:
     writer.writerow(CSV_COLUMNS)
     for entry in entries:
         writer.writerow([entry["id"], entry["at"].strftime("%Y-%m-%d %H:%M:%S"),
-                         _cell(labelled(entry["actor_name"], entry["actor"])), _cell(entry["action_label"]),
-                         _cell(labelled(entry["person_name"], entry["person_ref"])), _cell(entry["target"]),
-                         _cell(entry["origin"]),
-                         _cell(json.dumps(entry["detail"], ensure_ascii=False, sort_keys=True)
+                         spreadsheet_text(labelled(entry["actor_name"], entry["actor"])), spreadsheet_text(entry["action_label"]),
+                         spreadsheet_text(labelled(entry["person_name"], entry["person_ref"])), spreadsheet_text(entry["target"]),
+                         spreadsheet_text(entry["origin"]),
+                         spreadsheet_text(json.dumps(entry["detail"], ensure_ascii=False, sort_keys=True)
                                if entry["detail"] else "")])
     return out.getvalue()
 

@@ -2,7 +2,8 @@
 say (the guard that makes every schema change come with a revision); databases from before
 Alembic (v5 as it shipped, and v2) upgrade with their rows; running it again, or from two
 processes at once, migrates once; a failed revision leaves the database as it was; 0002 goes
-down and up again; a database from a newer CarePath is refused; `carepath db` does the same.
+down and up again; 0006 does not go down while a forecast is stored; a database from a newer
+CarePath is refused; `carepath db` does the same.
 
 On the session's backend (tests/conftest.py): SQLite, or PostgreSQL with CAREPATH_TEST_BACKEND.
 """
@@ -29,8 +30,9 @@ from engine.store.models import Base
 
 from conftest import BPMN, DATA, ROOT, T0, Cli
 
-REVISIONS = ["0001_baseline", "0002_due_order", "0003_inbox_scope", "0004_api_clients", "0005_message_scope"]
-AFTER_V5 = {"api_clients", "idempotency_keys"}     # tables no pre-Alembic CarePath had
+REVISIONS = ["0001_baseline", "0002_due_order", "0003_inbox_scope", "0004_api_clients", "0005_message_scope",
+             "0006_simulations"]
+AFTER_V5 = {"api_clients", "idempotency_keys", "simulations"}     # tables no pre-Alembic CarePath had
 AFTER_V5_COLUMNS = {"messages": ("scope_path", "sent_by")}     # columns of tables it had
 HEAD = REVISIONS[-1]
 VILLAGE = "510781001001"
@@ -251,7 +253,7 @@ def test_0002_goes_down_and_up_again_and_the_baseline_stays(db_url):
     db = Database(db_url)
     runner.upgrade(db)
     assert runner.downgrade(db, "0001_baseline") == [
-        "0005_message_scope", "0004_api_clients", "0003_inbox_scope", "0002_due_order"]
+        "0006_simulations", "0005_message_scope", "0004_api_clients", "0003_inbox_scope", "0002_due_order"]
     assert revision_of(db) == "0001_baseline"
     assert index_columns(db, "instances", "ix_instances_status_wake") == ["status", "wake_at"]
     assert {d[0] for d in differences(db)} == {"remove_index", "add_index", "add_column", "add_table"}   # the guard sees it
@@ -265,6 +267,23 @@ def test_0002_goes_down_and_up_again_and_the_baseline_stays(db_url):
     db.dispose()
 
 
+def test_0006_is_not_undone_while_a_forecast_is_stored(db_url):
+    db = Database(db_url)
+    runner.upgrade(db)
+    with db.engine.begin() as connection:
+        connection.execute(text("INSERT INTO simulations (pathway, created_at, params, result, seconds) "
+                                "VALUES ('school_screening', :at, '{}', '{}', 1.5)"), {"at": T0.replace(tzinfo=None)})
+    with pytest.raises(runner.SchemaError, match="0006_simulations.*1 stored workload forecast"):
+        runner.downgrade(db, "0005_message_scope")
+    assert revision_of(db) == HEAD and "simulations" in tables(db)
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM simulations")
+    assert runner.downgrade(db, "0005_message_scope") == ["0006_simulations"]
+    assert "simulations" not in tables(db)
+    assert runner.upgrade(db).applied == ["0006_simulations"] and differences(db) == []
+    db.dispose()
+
+
 def test_a_database_from_a_newer_carepath_is_refused(db_url):
     db = Database(db_url)
     db.create_schema()
@@ -274,9 +293,9 @@ def test_a_database_from_a_newer_carepath_is_refused(db_url):
         db.create_schema()
     message = str(raised.value)
     assert ("数据库结构版本 0009_from_the_future 不是此版本 CarePath 所知的版本"
-            "（本版最新为 0005_message_scope）") in message
+            "（本版最新为 0006_simulations）") in message
     assert ("revision 0009_from_the_future, which this CarePath does not know "
-            "(its newest is 0005_message_scope)") in message
+            "(its newest is 0006_simulations)") in message
     assert revision_of(db) == "0009_from_the_future"
     assert runner.status(db).state == "unknown"
     db.dispose()
@@ -301,7 +320,7 @@ def test_carepath_db_current_upgrade_and_history(db_url):
         "database": None, "revision": HEAD, "head": HEAD, "state": "current", "legacy_version": 5, "pending": []}
     assert [(r["revision"], r["current"]) for r in cli.json("db", "history")] == [
         ("0001_baseline", False), ("0002_due_order", False), ("0003_inbox_scope", False),
-        ("0004_api_clients", False), ("0005_message_scope", True)]
+        ("0004_api_clients", False), ("0005_message_scope", False), ("0006_simulations", True)]
     human = cli.run("db", "current").stdout
     assert f"当前结构版本: {HEAD}" in human and "状态: 已是最新" in human
 

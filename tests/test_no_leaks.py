@@ -121,6 +121,10 @@ def _routes(ids: dict) -> dict:
         "modeler.form_editor": [("GET", f"/modeler/forms/edit/{k}", None) for k in ids["forms"]],
         "modeler.form_source": [("GET", f"/modeler/forms/source/{k}", None) for k in ids["forms"]],
         "modeler.form_save": [("POST", f"/modeler/forms/save/{k}", {}) for k in ids["forms"]],
+        "simulations.index": [("GET", "/simulations", None)],
+        "simulations.show": [("GET", "/simulations/1", None)],          # the walk's seed stores none: 404
+        "simulations.download": [("GET", "/simulations/1.csv", None)],
+        "simulations.delete": [("POST", "/simulations/1/delete", {})],
         "account.password": [("GET", "/account/password", None)],
         "audit.index": [("GET", "/audit", None), ("GET", f"/audit?person={person}", None)],
         "audit.export": [("GET", "/audit/export.csv", None), ("GET", "/audit/export.json", None),

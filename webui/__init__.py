@@ -13,7 +13,9 @@ from typing import Callable
 from flask import Flask, request
 from werkzeug.routing import IntegerConverter
 
-from . import account, audit, auth, dashboard, escalations, i18n, modeler, notifications, people, tasks, views
+from . import (
+    account, audit, auth, dashboard, escalations, i18n, modeler, notifications, people, simulations, tasks, views,
+)
 from .errors import register_error_pages
 from .runtime import WebEngine
 
@@ -57,7 +59,7 @@ def create_app(ctx=None, now: Callable | None = None, config: dict | None = None
     register_error_pages(app)
     app.after_request(security_headers)
     for blueprint in (auth.bp, tasks.bp, escalations.bp, notifications.bp, people.bp, dashboard.bp,
-                      modeler.bp, account.bp, audit.bp):
+                      simulations.bp, modeler.bp, account.bp, audit.bp):
         app.register_blueprint(blueprint)
     from . import api
     api.init_app(app)

@@ -10,6 +10,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from ..agencies import agency_of
+from ..audit import spreadsheet_text
 from ..indicators import indicators
 from ..store import forecast as repo
 from ..store.runtime import ACTIVE
@@ -128,12 +129,13 @@ def _escalations(raised) -> list[dict]:
 
 def load_csv(result: dict) -> str:
     """The load table, one row per role × org unit × week, with a BOM so that spreadsheet programs
-    read the Chinese names as UTF-8."""
+    read the Chinese names as UTF-8; names are text a spreadsheet never runs as a formula."""
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in result["load"]:
+        names = [spreadsheet_text(row[key]) for key in ("role", "role_name", "org", "org_name")]
         for week, created, completed in zip(result["weeks"], row["weekly"], row["completed_weekly"]):
-            writer.writerow((week, row["role"], row["role_name"], row["org"], row["org_name"], created, completed))
+            writer.writerow((week, *names, created, completed))
     return out.getvalue()

@@ -227,6 +227,7 @@ class Forecast:
             services.claim(self.sim.at(moment), task.id, task.user)
         except (TaskNotOpen, Conflict):       # the engine took it away meanwhile (a boundary timer)
             self.counts["withdrawn"] += 1
+            self.tasks.pop(task.id, None)
             self._free(task.key, moment)
             return
         queue = self.setting.staffing.queue(task.role, task.org)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import grants as _grants  # noqa: F401  (grants follow their task's due_at)
 from . import api as _api_tables  # noqa: F401  (registers the API client and idempotency tables)
 from . import notify as _notify_tables  # noqa: F401  (registers the notification tables)
+from . import simulations as _simulation_tables  # noqa: F401  (registers the stored forecasts)
 from .models import SCHEMA_VERSION
 
 

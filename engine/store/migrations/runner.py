@@ -70,6 +70,7 @@ def target_metadata():
     """The models' metadata: what autogenerate compares a database with."""
     from .. import notify  # noqa: F401  (registers the notification tables)
     from .. import api  # noqa: F401  (registers the API client and idempotency tables)
+    from .. import simulations  # noqa: F401  (registers the stored forecasts)
     from ..models import Base
     return Base.metadata
 
