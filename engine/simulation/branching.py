@@ -20,11 +20,11 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
 
 from ..bpmn.xmlsafe import parse_xml
 from ..errors import InvalidInput
+from . import read_yaml
 from ..runtime.script_engine import PathwayScriptEngine
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -97,10 +97,7 @@ def load_branches(path: Path, gateways: dict[tuple[str, str], Gateway]) -> dict[
     """The odds a branches file states, checked against the deployed gateways; InvalidInput says
     which file, process, gateway or flow is wrong and what would be right."""
     where = Path(path).name
-    try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise InvalidInput(f"{where}: 无法读取分支概率文件 (cannot read the branches file): {err}") from None
+    document = read_yaml(path, "分支概率文件", "branches file")
     stated = document.get("branches") if isinstance(document, dict) else None
     if not isinstance(stated, dict):
         raise InvalidInput(f"{where}: 需要顶层键 branches: {{路径: {{网关: {{流向: 概率}}}}}}")

@@ -28,11 +28,10 @@ def build_result(forecast, seconds: float) -> dict:
         tasks = repo.all_tasks(session)
         instances = repo.instance_count(session)
         raised = repo.escalations_by_level_and_role(session)
-    load = _load(forecast, tasks, weeks, begin)
+    load, due_counts = _load(forecast, tasks, weeks, begin)
     stages = indicators(sim.at(end), setting.org, begin, end)["by_stage"]
-    with_due = sum(1 for t in tasks if t.completed_at is not None and t.due_at is not None)
-    on_time = sum(1 for t in tasks if t.completed_at is not None and t.due_at is not None
-                  and t.completed_at <= t.due_at)
+    with_due = sum(n for n, _ in due_counts.values())
+    on_time = sum(kept for _, kept in due_counts.values())
     escalations = _escalations(raised)
     return {
         "pathway": plan.pathway, "pathway_name": setting.pathway_name, "version": setting.version,
@@ -66,7 +65,8 @@ def _week(moment: datetime | None, begin: datetime, count: int) -> int | None:
     return index if 0 <= index < count else None
 
 
-def _load(forecast, tasks, weeks, begin) -> list[dict]:
+def _load(forecast, tasks, weeks, begin) -> tuple[list[dict], dict]:
+    """The load rows, and per row key (completed with a due, of them on time)."""
     setting = forecast.setting
     created = defaultdict(lambda: [0] * len(weeks))
     completed = defaultdict(lambda: [0] * len(weeks))
@@ -100,7 +100,7 @@ def _load(forecast, tasks, weeks, begin) -> list[dict]:
             "queue_max": max(series), "queue_mean": round(sum(series) / len(series), 2), "queue_end": series[-1],
             "on_time_rate": round(on_time / with_due, 4) if with_due else None,
         })
-    return rows
+    return rows, due_counts
 
 
 def _queue_daily(forecast) -> dict:

@@ -337,10 +337,11 @@ class Forecast:
         if key not in self.validators:
             from ..pathways import load_specs
             with self.sim.db.unit_of_work() as session:
-                spec, subprocess_specs = load_specs(self.sim, session, task.version_id)
-                task_spec = None
-                for candidate in (spec, *subprocess_specs.values()):
-                    task_spec = task_spec or candidate.task_specs.get(task.element)
+                task_spec = None          # needed only for a task that declares its fields inline
+                if not task.form_key:
+                    spec, subprocess_specs = load_specs(self.sim, session, task.version_id)
+                    for candidate in (spec, *subprocess_specs.values()):
+                        task_spec = task_spec or candidate.task_specs.get(task.element)
                 self.validators[key] = validator_for(self.sim, session, task.version_id, task.form_key, task_spec)
         return self.validators[key]
 

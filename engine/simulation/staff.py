@@ -23,9 +23,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 
 from ..errors import InvalidInput
+from . import read_yaml
 
 FALLBACK_MINUTES = 30.0
 KEYS = {"staff", "minutes"}
@@ -71,10 +71,7 @@ class Staffing:
     @classmethod
     def load(cls, path: str | Path, known_roles: set[str], known_units: set[str], **history) -> "Staffing":
         where = Path(path).name
-        try:
-            document = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-            raise InvalidInput(f"{where}: 无法读取人员配置文件 (cannot read the staff file): {err}") from None
+        document = read_yaml(path, "人员配置文件", "staff file")
         if not isinstance(document, dict) or set(document) - {"default", "roles", "units"}:
             raise InvalidInput(f"{where}: 顶层只能有 default、roles、units 三个键"
                                f"（实为 {', '.join(map(str, document)) if isinstance(document, dict) else type(document).__name__}）")
