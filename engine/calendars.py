@@ -13,6 +13,7 @@ from threading import Lock
 
 from .calendar import Calendar, CalendarLayer, DayRule, load_layer, missing_official_year_warning
 from .store import calendar as repo
+from .store import reference
 
 
 def _to_layer(row) -> CalendarLayer:
@@ -22,12 +23,14 @@ def _to_layer(row) -> CalendarLayer:
 
 
 class CalendarCache:
-    """The calendar built from stored layers, rebuilt only when the stored revision changes."""
+    """The calendar built from stored layers, rebuilt only when the stored revision changes; not
+    even that is read while the reference token it was checked under stands."""
 
     def __init__(self, settings):
         self._settings = settings
         self._lock = Lock()
         self._revision: tuple[int, int] | None = None
+        self._token: str | None = None      # the reference token the calendar is known good under
         self._calendar: Calendar | None = None
 
     def current(self, db, session=None) -> Calendar:
@@ -38,13 +41,19 @@ class CalendarCache:
                 return self._build([])
             with db.unit_of_work() as own:
                 return self.current(db, own)
+        snapshot = reference.snapshot(session)
+        with self._lock:
+            if snapshot is not None and snapshot.token == self._token and self._calendar is not None:
+                return self._calendar
         revision = repo.revision(session)
         with self._lock:
             if revision == self._revision and self._calendar is not None:
+                self._token = snapshot.token if snapshot is not None else None
                 return self._calendar
         calendar = self._build([_to_layer(row) for row in repo.layer_rows(session)])
         with self._lock:
             self._revision, self._calendar = revision, calendar
+            self._token = snapshot.token if snapshot is not None else None
         return calendar
 
     def _build(self, layers) -> Calendar:

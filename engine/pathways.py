@@ -29,6 +29,7 @@ from .bpmn.xmlsafe import UnsafeXmlError, parse_xml
 from .errors import NotFound, PathwayInvalid
 from .store import directory as directory_repo
 from .store import pathways as repo
+from .store import reference
 from .store.runtime import record_event, replace_message_starts
 
 
@@ -306,7 +307,8 @@ def load_specs(engine, session, version_id: int) -> tuple:
 
 def latest_version_or_fail(session, process_id: str):
     """(id, version, message_starts) of the newest deployed version; NotFound if none."""
-    version = repo.latest_version_brief(session, process_id)
+    version = reference.cached(session, "versions", process_id,
+                               lambda: repo.latest_version_brief(session, process_id))
     if version is None:
         raise NotFound(f"路径 {process_id} 尚未部署 (pathway not deployed)")
     return version

@@ -31,8 +31,8 @@ from engine.store.models import Base
 from conftest import BPMN, DATA, ROOT, T0, Cli
 
 REVISIONS = ["0001_baseline", "0002_due_order", "0003_inbox_scope", "0004_api_clients", "0005_message_scope",
-             "0006_simulations"]
-AFTER_V5 = {"api_clients", "idempotency_keys", "simulations"}     # tables no pre-Alembic CarePath had
+             "0006_simulations", "0007_reference_token"]
+AFTER_V5 = {"api_clients", "idempotency_keys", "simulations", "reference_token"}     # tables no pre-Alembic CarePath had
 AFTER_V5_COLUMNS = {"messages": ("scope_path", "sent_by")}     # columns of tables it had
 HEAD = REVISIONS[-1]
 VILLAGE = "510781001001"
@@ -253,7 +253,8 @@ def test_0002_goes_down_and_up_again_and_the_baseline_stays(db_url):
     db = Database(db_url)
     runner.upgrade(db)
     assert runner.downgrade(db, "0001_baseline") == [
-        "0006_simulations", "0005_message_scope", "0004_api_clients", "0003_inbox_scope", "0002_due_order"]
+        "0007_reference_token", "0006_simulations", "0005_message_scope", "0004_api_clients",
+        "0003_inbox_scope", "0002_due_order"]
     assert revision_of(db) == "0001_baseline"
     assert index_columns(db, "instances", "ix_instances_status_wake") == ["status", "wake_at"]
     assert {d[0] for d in differences(db)} == {"remove_index", "add_index", "add_column", "add_table"}   # the guard sees it
@@ -278,9 +279,9 @@ def test_0006_is_not_undone_while_a_forecast_is_stored(db_url):
     assert revision_of(db) == HEAD and "simulations" in tables(db)
     with db.engine.begin() as connection:
         connection.exec_driver_sql("DELETE FROM simulations")
-    assert runner.downgrade(db, "0005_message_scope") == ["0006_simulations"]
+    assert runner.downgrade(db, "0005_message_scope") == ["0007_reference_token", "0006_simulations"]
     assert "simulations" not in tables(db)
-    assert runner.upgrade(db).applied == ["0006_simulations"] and differences(db) == []
+    assert runner.upgrade(db).applied == ["0006_simulations", "0007_reference_token"] and differences(db) == []
     db.dispose()
 
 
@@ -293,9 +294,9 @@ def test_a_database_from_a_newer_carepath_is_refused(db_url):
         db.create_schema()
     message = str(raised.value)
     assert ("数据库结构版本 0009_from_the_future 不是此版本 CarePath 所知的版本"
-            "（本版最新为 0006_simulations）") in message
+            "（本版最新为 0007_reference_token）") in message
     assert ("revision 0009_from_the_future, which this CarePath does not know "
-            "(its newest is 0006_simulations)") in message
+            "(its newest is 0007_reference_token)") in message
     assert revision_of(db) == "0009_from_the_future"
     assert runner.status(db).state == "unknown"
     db.dispose()
@@ -320,7 +321,8 @@ def test_carepath_db_current_upgrade_and_history(db_url):
         "database": None, "revision": HEAD, "head": HEAD, "state": "current", "legacy_version": 5, "pending": []}
     assert [(r["revision"], r["current"]) for r in cli.json("db", "history")] == [
         ("0001_baseline", False), ("0002_due_order", False), ("0003_inbox_scope", False),
-        ("0004_api_clients", False), ("0005_message_scope", False), ("0006_simulations", True)]
+        ("0004_api_clients", False), ("0005_message_scope", False), ("0006_simulations", False),
+        ("0007_reference_token", True)]
     human = cli.run("db", "current").stdout
     assert f"当前结构版本: {HEAD}" in human and "状态: 已是最新" in human
 

@@ -176,7 +176,7 @@ def sync_tasks(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str |
             human = build_human_task(task, row, directory, ctx)
         except CONTENT_ERRORS as err:
             return describe_error(err, task)
-        insert_now(session, human)
+        insert_now(session, human, attach=False)     # nothing in this unit of work changes it
         session.info.setdefault("tasks_created", []).append(human)
         repo.add_grants(session, human)
         repo.record_event(session, now, "task_created", row.id, human.id, actor, element=human.element,
@@ -204,7 +204,14 @@ def persist(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str | No
     there are no stored rows to compare with, and no version to check).
 
     Sets `session.info["messages_to_attempt"]` when a message was thrown or a new catcher
-    appeared, so the caller knows to dispatch after committing."""
+    appeared, so the caller knows to dispatch after committing. The events it records are
+    inserted by one statement."""
+    with repo.events_batched(session):
+        _persist(ctx, session, row, workflow, actor, error, fresh)
+
+
+def _persist(ctx, session, row: Instance, workflow: BpmnWorkflow, actor: str | None,
+             error: dict | None, fresh: bool) -> None:
     now = ctx.clock.now()
     if error is None:
         error = sync_tasks(ctx, session, row, workflow, actor, fresh)

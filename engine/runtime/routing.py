@@ -11,10 +11,12 @@ from ..bpmn.moments import resolve_moment
 from ..bpmn.timers import TIMER_CLASSES, pending_wake_time
 from ..assignment import AssignmentError
 from ..store import directory as directory_repo
+from ..store import reference
 from ..calendars import chain_of
 from ..deadlines import Due, due_from_expression, due_from_timer
 from ..stages import is_stage
 from ..store.models import HumanTask
+from ..store.rows import new_row
 
 
 class Directory:
@@ -35,15 +37,23 @@ class Directory:
         return directory
 
     def roles(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(code → name, name → code) of every role. Shared: read, never change."""
         if self._roles is None:
-            names = directory_repo.role_names(self.session)
-            self._roles = (names, {name: code for code, name in names.items()})
+            snapshot = reference.snapshot(self.session)
+            if snapshot is not None and snapshot.roles is not None:
+                self._roles = snapshot.roles
+            else:
+                names = directory_repo.role_names(self.session)
+                self._roles = (names, {name: code for code, name in names.items()})
+                if snapshot is not None and reference.snapshot(self.session) is snapshot:
+                    snapshot.roles = self._roles
         return self._roles
 
     def unit(self, code: str):
         """The unit's (code, name, level, parent_code, path), or None when there is no such unit."""
         if code not in self._units:
-            self._units[code] = directory_repo.org_unit_brief(self.session, code)
+            self._units[code] = reference.cached(self.session, "units", code,
+                                                 lambda: directory_repo.org_unit_brief(self.session, code))
         return self._units[code]
 
     def ancestors(self, code: str) -> list[tuple[str, str]]:
@@ -51,8 +61,8 @@ class Directory:
         if unit is None:
             return []
         codes = [c for c in unit.path.strip("/").split("/") if c]
-        units = directory_repo.org_units_by_code(self.session, codes)
-        return [(c, units[c].level) for c in codes if c in units]
+        found = [(c, self.unit(c)) for c in codes]
+        return [(c, u.level) for c, u in found if u is not None]
 
 
 def _evaluator(task):
@@ -102,7 +112,7 @@ def task_stage(properties: dict) -> str | None:
 
 
 def build_human_task(task, instance, directory: Directory, ctx) -> HumanTask:
-    """A new human-task row for a READY manual task. Raises AssignmentError/MomentError/
+    """A new human-task row (not yet inserted, see `new_row`) for a READY manual task. Raises AssignmentError/MomentError/
     WorkflowException when the pathway's routing cannot be resolved."""
     spec = task.task_spec
     extensions = getattr(spec, "extensions", None) or {}
@@ -119,8 +129,8 @@ def build_human_task(task, instance, directory: Directory, ctx) -> HumanTask:
     ladder = ctx.policy().ladder_name(instance.process_id, spec.bpmn_id, properties.get("escalation"))
     steps = ctx.policy().ladder(ladder)
     first_escalation = steps[0].moment(due.at, calendar) if steps and due else None
-    return HumanTask(
-        instance_id=instance.id, spiff_task_id=str(task.id), element=spec.bpmn_id,
+    return new_row(
+        HumanTask, instance_id=instance.id, spiff_task_id=str(task.id), element=spec.bpmn_id,
         name=spec.bpmn_name or spec.bpmn_id, process_id=instance.process_id,
         role_code=owner.role, org_code=org_code, org_path=unit.path,
         status="claimed" if owner.assignee else "open", assignee=owner.assignee,

@@ -17,7 +17,7 @@ from ..store import escalation as escalation_repo
 from ..store import runtime as repo
 from ..store import worklist as worklist_repo
 from ..store.models import HumanTask, Instance
-from ..store.rows import insert_now
+from ..store.rows import insert_now, new_row
 from . import instances
 from .routing import Directory
 from .forms import check_submission
@@ -139,21 +139,23 @@ def create_instance(ctx, session, process_id: str, org: str, data: dict, actor: 
                            f"不能直接启动 (starts only by message)")
     now = ctx.clock.now()
     workflow = instances.new_workflow(ctx, session, version.id, org)
-    workflow.task_tree.data.update(data)
-    for task in workflow.get_tasks(state=TaskState.READY):
-        task.data.update(data)
+    if data:
+        workflow.task_tree.data.update(data)
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data.update(data)
     error = instances.advance(workflow)
     if error is None and message is not None:
         from .messaging import deliver_into
         error = deliver_into(workflow, message, start=True)
-    row = Instance(version_id=version.id, process_id=process_id, org_code=org, status="running", error=None,
-                   started_at=now, parent_instance_id=parent_instance_id, person_id=person_id)
+    row = new_row(Instance, version_id=version.id, process_id=process_id, org_code=org, status="running",
+                  error=None, started_at=now, parent_instance_id=parent_instance_id, person_id=person_id)
     instances.write_state(ctx, row, workflow)
     insert_now(session, row)      # one INSERT with the state: nothing to update unless it ends
-    repo.record_event(session, now, "instance_started", row.id, actor=actor, process_id=process_id,
-                      version=version.version, org=org, person_id=person_id,
-                      message=message.name if message is not None else None)
-    instances.persist(ctx, session, row, workflow, actor, error, fresh=True)
+    with repo.events_batched(session):      # this event and the first tasks' in one INSERT
+        repo.record_event(session, now, "instance_started", row.id, actor=actor, process_id=process_id,
+                          version=version.version, org=org, person_id=person_id,
+                          message=message.name if message is not None else None)
+        instances.persist(ctx, session, row, workflow, actor, error, fresh=True)
     return row
 
 
@@ -275,12 +277,13 @@ def complete(ctx, task_id: int, username: str, data: dict | None = None) -> Outc
             spiff_task.run()
         except instances.CONTENT_ERRORS as err:
             error = instances.describe_error(err, spiff_task)
-        repo.record_event(session, now, "task_completed", row.id, task.id, username,
-                          element=task.element, on_time=(task.due_at is None or now <= task.due_at),
-                          fields=sorted(data))
-        if error is None:
-            error = instances.advance(workflow)
-        instances.persist(ctx, session, row, workflow, username, error)
+        with repo.events_batched(session):
+            repo.record_event(session, now, "task_completed", row.id, task.id, username,
+                              element=task.element, on_time=(task.due_at is None or now <= task.due_at),
+                              fields=sorted(data))
+            if error is None:
+                error = instances.advance(workflow)
+            instances.persist(ctx, session, row, workflow, username, error)
         outcome = _outcome(session, row)
     dispatch_messages(ctx)
     return outcome

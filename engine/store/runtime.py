@@ -16,10 +16,10 @@ from sqlalchemy import delete, func, insert, select, tuple_, union, union_all, u
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from . import audit
+from .eventlog import batched as events_batched, events_for_instance, record_event  # noqa: F401  (repo.*)
 from .grants import due_sort_of
 from .models import (
-    Event, HumanTask, Instance, Message, MessageStart, MessageWait, OrgUnit, TaskGrant,
+    HumanTask, Instance, Message, MessageStart, MessageWait, OrgUnit, TaskGrant,
 )
 
 ACTIVE = ("open", "claimed")
@@ -48,26 +48,6 @@ _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 def is_retryable(err: DBAPIError) -> bool:
     """True for a database error that only says "this transaction lost a race; run it again"."""
     return getattr(err.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
-
-
-_INSERT_EVENT = insert(Event.__table__)      # built once: made afresh it costs more than it runs
-
-
-def record_event(session: Session, at: datetime, kind: str, instance_id: int | None = None,
-                 task_id: int | None = None, actor: str | None = None, **detail) -> None:
-    """Append to the event log; what a person did (an event with an actor) goes to the audit log
-    too, with where they acted from."""
-    # A plain INSERT on the session's connection now, rather than an ORM object for the next
-    # flush: an event is never read back as an object in the unit of work that writes it, the ids
-    # it refers to exist already, and nothing pending is flushed early by it.
-    session.connection().execute(_INSERT_EVENT, {"at": at, "kind": kind, "instance_id": instance_id,
-                                                  "task_id": task_id, "actor": actor, "detail": detail})
-    if actor is not None:
-        audit.append_for_event(session, at, kind, instance_id, task_id, actor, detail)
-
-
-def events_for_instance(session: Session, instance_id: int) -> list[Event]:
-    return list(session.scalars(select(Event).where(Event.instance_id == instance_id).order_by(Event.id)))
 
 
 # --- instances ----------------------------------------------------------------------------------
@@ -127,7 +107,10 @@ def add_grants(session: Session, task: HumanTask) -> None:
     task is its assignee's alone; a finished one is nobody's."""
     rows = _grant_rows(task)
     if rows:     # one statement, flushing nothing early; nothing reads them back as objects
-        session.connection().execute(insert(TaskGrant.__table__), rows)     # (grants.py: due_sort)
+        session.connection().execute(_INSERT_GRANTS, rows)     # (grants.py: due_sort)
+
+
+_INSERT_GRANTS = insert(TaskGrant.__table__)
 
 
 def _grant_rows(task: HumanTask) -> list[dict]:

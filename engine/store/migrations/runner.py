@@ -267,8 +267,10 @@ def upgrade(db, target: str = "head") -> UpgradeReport:
                 raise _failed(f"v{found.legacy_version}→v{legacy.LEGACY_VERSION}", err) from err
             _run(connection, "upgrade", BASELINE, applied, carepath_legacy=True)
         _run(connection, "upgrade", target, applied)
-        return UpgradeReport(found.database, found.revision, _current(connection),
-                             found.legacy_version if found.state == "legacy" else None, applied)
+        report = UpgradeReport(found.database, found.revision, _current(connection),
+                               found.legacy_version if found.state == "legacy" else None, applied)
+    db.reference.reset()        # the schema moved: ask again whether it has the reference token
+    return report
 
 
 def downgrade(db, target: str) -> list[str]:
@@ -278,7 +280,8 @@ def downgrade(db, target: str) -> list[str]:
         _refuse_unusable(_status(connection))
         undone: list[str] = []
         _run(connection, "downgrade", target, undone)
-        return undone
+    db.reference.reset()
+    return undone
 
 
 def upgrade_sql(db) -> str:
