@@ -177,7 +177,7 @@ def _copy_rows(sqlite_path: Path, target) -> None:
     try:
         with source.connect() as reading, target.begin() as writing:
             for table in Base.metadata.sorted_tables:
-                if table.name == "schema_info":
+                if table.name in ("schema_info", "reference_token"):    # the target's own
                     continue
                 rows = [dict(row) for row in reading.execute(select(table)).mappings()]
                 if not rows:

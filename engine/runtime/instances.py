@@ -29,7 +29,7 @@ from ..scripting import ScriptError
 from ..store import escalation as escalation_repo
 from ..store import runtime as repo
 from ..store.models import Instance, Message
-from ..store.rows import insert_now
+from ..store.rows import insert_now, join
 from .routing import Directory, build_human_task
 
 CONTENT_ERRORS = (SpiffWorkflowException, ScriptError, MomentError, AssignmentError)
@@ -244,17 +244,17 @@ def _settle_status(session, row: Instance, workflow: BpmnWorkflow, error: dict |
                    actor: str | None, now: datetime) -> None:
     previous = row.status
     if error is not None:
-        row.status, row.error = "error", {**error, "at": now.isoformat()}
+        join(session, row)          # a fresh row was inserted unattached: its change is an UPDATE
+        row.status, row.error, row.wake_at = "error", {**error, "at": now.isoformat()}, None
         repo.record_event(session, now, "instance_error", row.id, actor=actor, error=error)
     elif workflow.is_completed():
-        row.status, row.error, row.ended_at = "completed", None, now
+        join(session, row)
+        row.status, row.error, row.ended_at, row.wake_at = "completed", None, now, None
         if previous != "completed":
             repo.record_event(session, now, "instance_completed", row.id, actor=actor)
     elif previous != "running" or row.error is not None:
-        # Assigned only on a change, so a fresh start that runs on has nothing left to flush.
+        # Assigned only on a change, so a fresh start that runs on has nothing to write again.
         row.status, row.error = "running", None
-    if row.status != "running":
-        row.wake_at = None
 
 
 def write_state(ctx, row: Instance, workflow: BpmnWorkflow) -> None:

@@ -150,7 +150,8 @@ def create_instance(ctx, session, process_id: str, org: str, data: dict, actor: 
     row = new_row(Instance, version_id=version.id, process_id=process_id, org_code=org, status="running",
                   error=None, started_at=now, parent_instance_id=parent_instance_id, person_id=person_id)
     instances.write_state(ctx, row, workflow)
-    insert_now(session, row)      # one INSERT with the state: nothing to update unless it ends
+    insert_now(session, row, attach=False)     # one INSERT with the state; it joins the session
+    # only if it changes again here (`_settle_status`: in error, or ended at once)
     with repo.events_batched(session):      # this event and the first tasks' in one INSERT
         repo.record_event(session, now, "instance_started", row.id, actor=actor, process_id=process_id,
                           version=version.version, org=org, person_id=person_id,

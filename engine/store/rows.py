@@ -83,5 +83,12 @@ def insert_now(session: Session, obj, attach: bool = True) -> None:
     result = session.connection().execute(plan.statement, values)
     given[plan.key] = result.inserted_primary_key[0]
     if attach:
+        join(session, obj)
+
+
+def join(session: Session, obj) -> None:
+    """Attach `obj`, inserted by `insert_now(attach=False)`, to the session as persistent (as
+    though just loaded), so changes made to it from now on are flushed. Once is enough."""
+    if obj not in session:
         make_transient_to_detached(obj)
         session.add(obj)
