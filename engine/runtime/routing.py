@@ -112,8 +112,8 @@ def task_stage(properties: dict) -> str | None:
 
 
 def build_human_task(task, instance, directory: Directory, ctx) -> HumanTask:
-    """A new human-task row (not yet inserted, see `new_row`) for a READY manual task. Raises AssignmentError/MomentError/
-    WorkflowException when the pathway's routing cannot be resolved."""
+    """A new human-task row (not yet inserted: see `new_row`) for a READY manual task. Raises
+    AssignmentError/MomentError/WorkflowException when the pathway's routing cannot be resolved."""
     spec = task.task_spec
     extensions = getattr(spec, "extensions", None) or {}
     evaluate = _evaluator(task)

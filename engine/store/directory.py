@@ -62,13 +62,6 @@ def org_unit(session: Session, code: str) -> OrgUnit | None:
     return session.get(OrgUnit, code)
 
 
-def org_units_by_code(session: Session, codes) -> dict[str, OrgUnit]:
-    codes = list(set(codes))
-    if not codes:
-        return {}
-    return {u.code: u for u in session.scalars(select(OrgUnit).where(OrgUnit.code.in_(codes)))}
-
-
 def all_roles(session: Session) -> list[Role]:
     return list(session.scalars(select(Role).order_by(Role.code)))
 

@@ -1,4 +1,4 @@
-"""SQL for instances, human tasks, grants, messages and events.
+"""SQL for instances, human tasks, grants and messages (events: `eventlog`, re-exported here).
 
 Work that several sweeps may reach at once (a due instance, a pending message) is *claimed*: on
 PostgreSQL with `SELECT … FOR UPDATE SKIP LOCKED` inside the transaction that does the work, so a
