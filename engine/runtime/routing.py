@@ -39,15 +39,12 @@ class Directory:
     def roles(self) -> tuple[dict[str, str], dict[str, str]]:
         """(code → name, name → code) of every role. Shared: read, never change."""
         if self._roles is None:
-            snapshot = reference.snapshot(self.session)
-            if snapshot is not None and snapshot.roles is not None:
-                self._roles = snapshot.roles
-            else:
-                names = directory_repo.role_names(self.session)
-                self._roles = (names, {name: code for code, name in names.items()})
-                if snapshot is not None and reference.snapshot(self.session) is snapshot:
-                    snapshot.roles = self._roles
+            self._roles = reference.cached(self.session, "roles", "all", self._read_roles)
         return self._roles
+
+    def _read_roles(self) -> tuple[dict[str, str], dict[str, str]]:
+        names = directory_repo.role_names(self.session)
+        return names, {name: code for code, name in names.items()}
 
     def unit(self, code: str):
         """The unit's (code, name, level, parent_code, path), or None when there is no such unit."""

@@ -45,14 +45,13 @@ MISSING = object()
 class Snapshot:
     """What has been read under one token: each a dict filled as lookups ask, shared by every
     unit of work that reads the same token. Values are rows and tuples: never changed in place."""
-    __slots__ = ("token", "versions", "units", "roles", "calendar")
+    __slots__ = ("token", "versions", "units", "roles")
 
     def __init__(self, token: str):
         self.token = token
         self.versions: dict = {}
         self.units: dict = {}
-        self.roles = None
-        self.calendar = None
+        self.roles: dict = {}
 
 
 class ReferenceCache:
@@ -134,7 +133,7 @@ def snapshot(session) -> Snapshot | None:
 
 
 def cached(session, table: str, key, read):
-    """`read()` for `key` of `table` ("versions" or "units"), from this unit of work's snapshot
+    """`read()` for `key` of `table` ("versions", "units" or "roles"), from this unit of work's snapshot
     when it has one (kept there the first time)."""
     found = snapshot(session)
     if found is None:
