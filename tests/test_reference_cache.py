@@ -11,9 +11,10 @@ import os
 from datetime import datetime
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
-from conftest import BACKEND, ROOT, SHANGHAI, T0, Cli, deploy_pathways
+from conftest import BACKEND, ROOT, SHANGHAI, Cli, deploy_pathways
+from driver_trace import statements_sent
 from engine.pathways import latest_version_or_fail
 from engine.runtime import services
 from engine.runtime.routing import Directory
@@ -30,15 +31,8 @@ def token(ctx) -> str:
 
 
 def statements_of(ctx, work):
-    sent = []
-
-    def capture(_conn, _cursor, statement, _params, _context, _many):
-        sent.append(" ".join(statement.split()))
-    event.listen(ctx.db.engine, "before_cursor_execute", capture)
-    try:
+    with statements_sent(ctx.db.engine) as sent:
         result = work()
-    finally:
-        event.remove(ctx.db.engine, "before_cursor_execute", capture)
     return sent, result
 
 
@@ -100,7 +94,7 @@ def test_a_start_reads_the_token_and_nothing_else(region):
     start(region)                                    # the process's copy is filled here
     sent, outcome = statements_of(region, lambda: start(region))
     reads = [s for s in sent if s.upper().startswith("SELECT")]
-    assert len(reads) == 1 and reads[0].startswith("SELECT reference_token.token FROM reference_token"), reads
+    assert reads == ["SELECT token FROM reference_token WHERE id = 1"], reads
     assert [t["name"] for t in outcome.tasks] == [FIRST_TASK]
     assert outcome.tasks[0]["due_at"] == datetime(2026, 11, 9, 18, 0, tzinfo=SHANGHAI)    # 5 working days
 

@@ -288,6 +288,38 @@ def test_timeout_of_expression_and_default_limit():
     assert 0.9 < time.monotonic() - started < 2.5
 
 
+@pytest.mark.parametrize(("source", "mode", "can_fire"), [
+    ("workdays(2)", "eval", False),
+    ("score >= 10 and not flagged", "eval", False),
+    ("x = 1 if a else 2", "exec", False),
+    ("(a\n + b)", "eval", True),                             # two lines: a line event after the first
+    ("[x for x in y]", "eval", True),                        # its own frame, looping
+    ("sum(1 for i in r)", "eval", True),
+    ("(lambda: 1)()", "eval", True),
+    ("while True: pass", "exec", True),                     # one line, but a loop
+    ("for i in r: pass", "exec", True),
+    ("x = 1\ny = 2", "exec", True),
+])
+def test_the_tracer_runs_only_where_the_time_limit_could_fire(source, mode, can_fire):
+    from engine.scripting.policy import compile_or_raise
+    from engine.scripting.sandbox import deadline_can_fire
+    assert deadline_can_fire(compile_or_raise(source, mode)) is can_fire
+
+
+def test_a_one_line_expression_calls_its_helpers_untraced_and_a_looping_one_traced():
+    seen = []
+
+    def probe() -> int:
+        seen.append(sys.gettrace() is not None)
+        return 1
+    env = SandboxEnvironment({"probe": probe}, timeout=1.0)
+    tracer_before = sys.gettrace()
+    assert env.evaluate("probe() + 1", {}) == 2
+    assert env.evaluate("sum(probe() for _ in range(2))", {}) == 2
+    assert seen == [tracer_before is not None, True, True]
+    assert sys.gettrace() is tracer_before
+
+
 def test_timeout_in_a_worker_thread_leaves_other_threads_alone():
     env = SandboxEnvironment(timeout=0.2)
     outcome: list[BaseException] = []

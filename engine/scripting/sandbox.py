@@ -23,6 +23,8 @@ stored state's recursive serializers can write, is refused, not stored).
 from __future__ import annotations
 
 import copy
+import dis
+import functools
 import sys
 import time
 from dataclasses import replace
@@ -41,6 +43,24 @@ from .guards import RESERVED_NAMES, RuntimeGuards, SandboxLimits
 from .policy import SCRIPT_FILENAME, compile_or_raise, compile_source
 
 _UNSET: Any = object()
+_BACKWARD_JUMPS = frozenset(dis.opmap[name] for name in ("JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT")
+                            if name in dis.opmap)
+
+
+@functools.lru_cache(maxsize=2048)
+def deadline_can_fire(code: CodeType) -> bool:
+    """Whether the time limit could ever stop `code`. Its tracer acts only at line events of
+    sandboxed frames; code that spans one line, has no loop (no backward jump) and makes no frames
+    of its own (no lambda, comprehension or ``def``) has a single such event, at its start, before
+    any time has passed. Such code (``workdays(2)``, ``score >= 10``: most expressions) runs
+    without the tracer, whose callback would otherwise run for every frame a helper enters."""
+    if not _BACKWARD_JUMPS:
+        return True     # a Python whose loops this does not recognise: always traced
+    if any(isinstance(const, CodeType) for const in code.co_consts):
+        return True
+    if len({line for _start, _end, line in code.co_lines() if line}) > 1:     # (line 0: the frame set-up)
+        return True
+    return any(instruction.opcode in _BACKWARD_JUMPS for instruction in dis.get_instructions(code))
 
 
 def script_line(tb: TracebackType | None) -> int | None:
@@ -218,7 +238,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
 
     def _run(self, code: CodeType, namespace: dict[str, Any], *, is_eval: bool) -> Any:
         """Run ``code`` in ``namespace`` with fresh guards, under the deadline; wrap errors."""
-        deadline = Deadline(self.limits.timeout)
+        deadline = Deadline(self.limits.timeout if deadline_can_fire(code) else None)
         namespace["__builtins__"] = RuntimeGuards(self.limits).builtins(deadline.exc_guard, deadline.tick)
         try:
             with deadline:

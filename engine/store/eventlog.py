@@ -5,13 +5,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Iterator
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit
+from .direct import DirectInsert
 from .models import Event
 
-_INSERT_EVENT = insert(Event.__table__)      # built once: made afresh it costs more than it runs
+_INSERT_EVENT = DirectInsert(Event.__table__)
 _BATCH = "event_batch"                       # session.info: the events `batched` holds back
 
 
@@ -19,7 +20,7 @@ def record_event(session: Session, at: datetime, kind: str, instance_id: int | N
                  task_id: int | None = None, actor: str | None = None, **detail) -> None:
     """Append to the event log; what a person did (an event with an actor) goes to the audit log
     too, with where they acted from."""
-    # A plain INSERT on the session's connection now (or at the end of `batched`), rather than an
+    # A plain INSERT through the driver now (or at the end of `batched`), rather than an
     # ORM object for the next flush: an event is never read back as an object in the unit of work
     # that writes it, the ids it refers to exist already, and nothing pending is flushed early.
     row = {"at": at, "kind": kind, "instance_id": instance_id, "task_id": task_id, "actor": actor,
@@ -28,7 +29,7 @@ def record_event(session: Session, at: datetime, kind: str, instance_id: int | N
     if batch is not None:
         batch.append(row)
     else:
-        session.connection().execute(_INSERT_EVENT, row)
+        _INSERT_EVENT.many(session, [row])
     if actor is not None:
         audit.append_for_event(session, at, kind, instance_id, task_id, actor, detail)
 
@@ -46,7 +47,7 @@ def batched(session: Session) -> Iterator[None]:
     try:
         yield
         if batch:
-            session.connection().execute(_INSERT_EVENT, batch)
+            _INSERT_EVENT.many(session, batch)
     finally:
         del session.info[_BATCH]
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 from threading import Lock
 
-from sqlalchemy import Column, Integer, String, Table, event, inspect, select
+from sqlalchemy import Column, Integer, String, Table, event, inspect
 
+from .direct import read_scalar
 from .models import Base
 
 REFERENCE_TABLES = ("pathway_versions", "org_units", "roles", "calendar_layers")
@@ -29,7 +30,7 @@ reference_token = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("token", String(32), nullable=False))
 
-_READ_TOKEN = select(reference_token.c.token).where(reference_token.c.id == 1)
+_READ_TOKEN = "SELECT token FROM reference_token WHERE id = 1"      # through the driver (direct.py)
 
 # session.info / connection.info keys
 _CACHE = "reference_cache"            # the Database's ReferenceCache (sessions it makes carry it)
@@ -124,7 +125,7 @@ def snapshot(session) -> Snapshot | None:
         cache.available = inspect(connection).has_table(reference_token.name)
         if not cache.available:
             return None
-    token = connection.execute(_READ_TOKEN).scalar()
+    token = read_scalar(session, _READ_TOKEN)
     if token is None:
         return None
     found = info[_SNAPSHOT] = cache.snapshot_for(token)

@@ -2,8 +2,8 @@
 
 A pathway start writes an instance and its first task in the transaction that creates them. Through
 `session.add` + `flush` each costs the ORM's whole flush machinery (dependency sort, state
-bookkeeping, a freshly generated statement); here each is one prebuilt INSERT on the session's
-connection, and the object then joins the session as though it had just been loaded, so the rest
+bookkeeping, a freshly generated statement); here each is one prebuilt INSERT sent through the
+driver on the session's connection (`direct.DirectInsert`), and the object then joins the session as though it had just been loaded, so the rest
 of the unit of work (a later change to its status, `session.get`, the version check on an
 instance) sees it exactly as before.
 """
@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Insert, insert, inspect
+from sqlalchemy import Column, inspect
 from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
+
+from .direct import DirectInsert
 
 
 @dataclass(frozen=True)
 class _Plan:
     """How to insert one mapped class: its prebuilt INSERT, the attribute of each column with its
     Python-side default, its autoincrement key and its version counter."""
-    statement: Insert
+    statement: DirectInsert
     columns: tuple[tuple[str, Column], ...]
     key: str
     version: str | None
@@ -35,7 +37,7 @@ def _plan(mapper: Mapper) -> _Plan:
         (key_column,) = table.primary_key.columns
         version = mapper.version_id_col
         plan = _PLANS[mapper] = _Plan(
-            statement=insert(table),
+            statement=DirectInsert(table),
             columns=tuple((mapper.get_property_by_column(c).key, c) for c in table.columns
                           if c is not key_column),
             key=mapper.get_property_by_column(key_column).key,
@@ -80,8 +82,7 @@ def insert_now(session: Session, obj, attach: bool = True) -> None:
         if attribute not in given:
             given[attribute] = _default(column)
         values[column.key] = given[attribute]
-    result = session.connection().execute(plan.statement, values)
-    given[plan.key] = result.inserted_primary_key[0]
+    given[plan.key] = plan.statement.one(session, values)
     if attach:
         join(session, obj)
 

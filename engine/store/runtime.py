@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, tuple_, union, union_all, update
+from sqlalchemy import delete, func, select, tuple_, union, union_all, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from .direct import DirectInsert
 from .eventlog import batched as events_batched, events_for_instance, record_event  # noqa: F401  (repo.*)
 from .grants import due_sort_of
 from .models import (
@@ -105,12 +106,11 @@ def add_grants(session: Session, task: HumanTask) -> None:
     """The grants of the task as it is now (see `TaskGrant`): an open task is offered to each
     candidate role at its unit and every unit above it, and to each candidate user; a claimed
     task is its assignee's alone; a finished one is nobody's."""
-    rows = _grant_rows(task)
-    if rows:     # one statement, flushing nothing early; nothing reads them back as objects
-        session.connection().execute(_INSERT_GRANTS, rows)     # (grants.py: due_sort)
+    # one statement through the driver, flushing nothing early; nothing reads them back as objects
+    _INSERT_GRANTS.many(session, _grant_rows(task))     # (grants.py: due_sort)
 
 
-_INSERT_GRANTS = insert(TaskGrant.__table__)
+_INSERT_GRANTS = DirectInsert(TaskGrant.__table__)
 
 
 def _grant_rows(task: HumanTask) -> list[dict]:
