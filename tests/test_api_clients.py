@@ -376,7 +376,7 @@ def test_revision_0004_goes_down_and_up_again(db_url):
     assert differences(db) == []
     indexes = {i["name"]: i["column_names"] for i in inspect(db.engine).get_indexes("api_clients")}
     assert indexes["ix_api_clients_token_prefix"] == ["token_prefix"]
-    assert runner.downgrade(db, "0003_inbox_scope") == ["0007_reference_token", "0006_simulations",
+    assert runner.downgrade(db, "0003_inbox_scope") == ["0008_lean_indexes", "0007_reference_token", "0006_simulations",
                                                         "0005_message_scope", "0004_api_clients"]
     assert not {"api_clients", "idempotency_keys"} & set(inspect(db.engine).get_table_names())
     missing = differences(db)
@@ -384,10 +384,12 @@ def test_revision_0004_goes_down_and_up_again(db_url):
         ("add_table", "api_clients"), ("add_index", "ix_api_clients_token_prefix"),
         ("add_table", "idempotency_keys"), ("add_index", "ix_idempotency_keys_created_at"),
         ("add_table", "simulations"), ("add_index", "ix_simulations_created_at"),                # revision 0006's
-        ("add_table", "reference_token")}                                                         # revision 0007's
+        ("add_table", "reference_token"),                                                         # revision 0007's
+        ("remove_index", "ix_instances_process_id"), ("remove_index", "ix_human_tasks_instance_id"),  # 0008's
+        ("remove_index", "ix_human_tasks_due_kind"), ("remove_index", "ix_events_at")}
     assert {(d[2], d[3].name) for d in missing if d[0] == "add_column"} == {          # revision 0005's
         ("messages", "scope_path"), ("messages", "sent_by")}
     assert runner.upgrade(db).applied == ["0004_api_clients", "0005_message_scope", "0006_simulations",
-                                          "0007_reference_token"]
+                                          "0007_reference_token", "0008_lean_indexes"]
     assert differences(db) == []
     db.dispose()

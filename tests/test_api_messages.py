@@ -302,12 +302,13 @@ def test_revision_0005_goes_down_and_up_keeping_the_messages(api):
     assert [(row[1], row[6]) for row in before] == [(DIAGNOSED, "pending"), (RELIEF_RESULT, "delivered")]
     ctx.db.engine.dispose()
 
-    assert runner.downgrade(ctx.db, "0004_api_clients") == ["0007_reference_token", "0006_simulations",
+    assert runner.downgrade(ctx.db, "0004_api_clients") == ["0008_lean_indexes", "0007_reference_token", "0006_simulations",
                                                             "0005_message_scope"]
     assert message_rows(ctx.db) == before
     assert {"scope_path", "sent_by"} & message_columns(ctx.db) == set()
     ctx.db.engine.dispose()
-    assert runner.upgrade(ctx.db).applied == ["0005_message_scope", "0006_simulations", "0007_reference_token"]
+    assert runner.upgrade(ctx.db).applied == ["0005_message_scope", "0006_simulations", "0007_reference_token",
+                                              "0008_lean_indexes"]
     assert message_rows(ctx.db) == before
     with ctx.db.engine.connect() as connection:
         assert connection.execute(text("SELECT scope_path, sent_by FROM messages")).all() == [(None, None)] * 2
@@ -322,6 +323,6 @@ def test_revision_0005_is_not_undone_while_an_outside_message_is_pending(api):
         runner.downgrade(ctx.db, "0004_api_clients")
     assert "0005_message_scope" in str(refused.value)
     assert "1 message(s) sent from outside are still pending" in str(refused.value)
-    assert runner.status(ctx.db).revision == "0007_reference_token"    # the whole downgrade rolled back
+    assert runner.status(ctx.db).revision == "0008_lean_indexes"    # the whole downgrade rolled back
     assert {"scope_path", "sent_by"} <= message_columns(ctx.db)
     assert message_rows(ctx.db) == before

@@ -283,7 +283,8 @@ def test_0003_rebuilds_the_grants_down_and_up(busy):
     assert before
     busy.db.engine.dispose()
     assert runner.downgrade(busy.db, "0002_due_order") == [
-        "0007_reference_token", "0006_simulations", "0005_message_scope", "0004_api_clients", "0003_inbox_scope"]
+        "0008_lean_indexes", "0007_reference_token", "0006_simulations", "0005_message_scope", "0004_api_clients",
+        "0003_inbox_scope"]
     with busy.db.engine.connect() as connection:
         old = sorted((tuple(row) for row in connection.exec_driver_sql(
             "SELECT task_id, role_code, org_path, username FROM task_grants")), key=repr)
@@ -295,6 +296,6 @@ def test_0003_rebuilds_the_grants_down_and_up(busy):
            for user in sorted({*(t.candidate_users or ()), *([t.assignee] if t.assignee else [])})], key=repr)
     busy.db.engine.dispose()
     assert runner.upgrade(busy.db).applied == ["0003_inbox_scope", "0004_api_clients", "0005_message_scope",
-                                                "0006_simulations", "0007_reference_token"]
+                                                "0006_simulations", "0007_reference_token", "0008_lean_indexes"]
     assert all_grants(busy) == before
     assert_grants_mirror_tasks(busy)

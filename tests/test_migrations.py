@@ -31,7 +31,7 @@ from engine.store.models import Base
 from conftest import BPMN, DATA, ROOT, T0, Cli
 
 REVISIONS = ["0001_baseline", "0002_due_order", "0003_inbox_scope", "0004_api_clients", "0005_message_scope",
-             "0006_simulations", "0007_reference_token"]
+             "0006_simulations", "0007_reference_token", "0008_lean_indexes"]
 AFTER_V5 = {"api_clients", "idempotency_keys", "simulations", "reference_token"}     # tables no pre-Alembic CarePath had
 AFTER_V5_COLUMNS = {"messages": ("scope_path", "sent_by")}     # columns of tables it had
 HEAD = REVISIONS[-1]
@@ -253,7 +253,7 @@ def test_0002_goes_down_and_up_again_and_the_baseline_stays(db_url):
     db = Database(db_url)
     runner.upgrade(db)
     assert runner.downgrade(db, "0001_baseline") == [
-        "0007_reference_token", "0006_simulations", "0005_message_scope", "0004_api_clients",
+        "0008_lean_indexes", "0007_reference_token", "0006_simulations", "0005_message_scope", "0004_api_clients",
         "0003_inbox_scope", "0002_due_order"]
     assert revision_of(db) == "0001_baseline"
     assert index_columns(db, "instances", "ix_instances_status_wake") == ["status", "wake_at"]
@@ -279,9 +279,45 @@ def test_0006_is_not_undone_while_a_forecast_is_stored(db_url):
     assert revision_of(db) == HEAD and "simulations" in tables(db)
     with db.engine.begin() as connection:
         connection.exec_driver_sql("DELETE FROM simulations")
-    assert runner.downgrade(db, "0005_message_scope") == ["0007_reference_token", "0006_simulations"]
+    assert runner.downgrade(db, "0005_message_scope") == ["0008_lean_indexes", "0007_reference_token",
+                                                          "0006_simulations"]
     assert "simulations" not in tables(db)
-    assert runner.upgrade(db).applied == ["0006_simulations", "0007_reference_token"] and differences(db) == []
+    assert runner.upgrade(db).applied == ["0006_simulations", "0007_reference_token", "0008_lean_indexes"]
+    assert differences(db) == []
+    db.dispose()
+
+
+def index_definition(db: Database, name: str) -> str | None:
+    """How the database itself states an index (its CREATE INDEX), or None without it."""
+    if db.dialect == "postgresql":
+        query = "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+    else:
+        query = "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"
+    with db.engine.connect() as connection:
+        return connection.execute(text(query), {"name": name}).scalar()
+
+
+LEANED = {"ix_instances_parent_instance_id": "parent_instance_id", "ix_instances_person_id": "person_id",
+          "ix_human_tasks_assignee": "assignee", "ix_task_grants_scope_due": "role_code",
+          "ix_task_grants_user_due": "username"}
+DROPPED_BY_0008 = ["ix_instances_process_id", "ix_human_tasks_instance_id", "ix_human_tasks_due_kind", "ix_events_at"]
+
+
+def test_0008_keeps_only_indexed_rows_that_have_a_value_and_goes_down_and_up(db_url):
+    db = Database(db_url)
+    runner.upgrade(db)
+    for name, column in LEANED.items():
+        definition = index_definition(db, name)
+        assert definition is not None and "WHERE" in definition.upper(), definition
+        assert f"{column} IS NOT NULL" in definition.replace("(", "").replace(")", ""), definition
+    assert [index_definition(db, name) for name in DROPPED_BY_0008] == [None] * 4
+
+    assert runner.downgrade(db, "0007_reference_token") == ["0008_lean_indexes"]
+    for name in LEANED:
+        assert "WHERE" not in index_definition(db, name).upper()
+    assert all(index_definition(db, name) for name in DROPPED_BY_0008)
+    assert runner.upgrade(db).applied == ["0008_lean_indexes"] and differences(db) == []
+    assert all("WHERE" in index_definition(db, name).upper() for name in LEANED)
     db.dispose()
 
 
@@ -294,9 +330,9 @@ def test_a_database_from_a_newer_carepath_is_refused(db_url):
         db.create_schema()
     message = str(raised.value)
     assert ("数据库结构版本 0009_from_the_future 不是此版本 CarePath 所知的版本"
-            "（本版最新为 0007_reference_token）") in message
+            "（本版最新为 0008_lean_indexes）") in message
     assert ("revision 0009_from_the_future, which this CarePath does not know "
-            "(its newest is 0007_reference_token)") in message
+            "(its newest is 0008_lean_indexes)") in message
     assert revision_of(db) == "0009_from_the_future"
     assert runner.status(db).state == "unknown"
     db.dispose()
@@ -322,7 +358,7 @@ def test_carepath_db_current_upgrade_and_history(db_url):
     assert [(r["revision"], r["current"]) for r in cli.json("db", "history")] == [
         ("0001_baseline", False), ("0002_due_order", False), ("0003_inbox_scope", False),
         ("0004_api_clients", False), ("0005_message_scope", False), ("0006_simulations", False),
-        ("0007_reference_token", True)]
+        ("0007_reference_token", False), ("0008_lean_indexes", True)]
     human = cli.run("db", "current").stdout
     assert f"当前结构版本: {HEAD}" in human and "状态: 已是最新" in human
 

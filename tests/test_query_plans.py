@@ -45,3 +45,26 @@ def test_inbox_is_driven_by_the_grants_index(ctx):
     # one range of the (role, unit) index for the membership, one of the username index
     assert "ix_task_grants_scope_due" in plan and "ix_task_grants_user_due" in plan, plan
     _no_scan(plan, "task_grants", "human_tasks")
+
+
+def _plan_of_call(ctx, table: str, call) -> str:
+    """The plan of the last statement reading `table` that `call(session)` ran, as sent."""
+    with captured_statements(ctx.db.engine) as captured, ctx.db.unit_of_work() as session:
+        call(session)
+    statement, params = next((s, p) for s, p in reversed(captured) if table in s)
+    with ctx.db.engine.connect() as connection:
+        return explain(connection, statement, params)
+
+
+def test_sparse_columns_are_found_through_their_partial_indexes(ctx):
+    """Revision 0008 keeps rows without a person, a parent or an assignee out of those indexes;
+    the lookups that compare them to a value still go through them, on either planner."""
+    from engine.store import directory as directory_repo, journeys, people
+    person = _plan_of_call(ctx, "instances", lambda s: people.instances_of_person(s, 7))
+    assert "ix_instances_person_id" in person, person
+    children = _plan_of_call(ctx, "instances", lambda s: journeys.child_instance_ids(s, 7, None))
+    assert "ix_instances_parent_instance_id" in children, children
+    claimed = _plan_of_call(ctx, "human_tasks", lambda s: directory_repo.claimed_by(s, "teacher_a"))
+    assert "ix_human_tasks_assignee" in claimed, claimed
+    for plan, table in ((person, "instances"), (children, "instances"), (claimed, "human_tasks")):
+        _no_scan(plan, table)

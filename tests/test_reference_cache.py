@@ -177,14 +177,14 @@ def test_a_database_before_0007_is_read_directly_and_cached_again_once_upgraded(
     deploy_pathways(region, "school_screening")
     start(region)                                   # (the pathway's spec is read once per process)
     region.db.engine.dispose()
-    assert runner.downgrade(region.db, "0006_simulations") == ["0007_reference_token"]
+    assert runner.downgrade(region.db, "0006_simulations") == ["0008_lean_indexes", "0007_reference_token"]
     start(region)                                   # asks once whether the table is there
     sent, outcome = statements_of(region, lambda: start(region))
     assert outcome.tasks[0]["name"] == FIRST_TASK
     reads = [s for s in sent if s.upper().startswith("SELECT")]
     assert not any("reference_token" in s for s in reads) and len(reads) == 4   # version, unit, roles, calendar
     region.db.engine.dispose()
-    assert runner.upgrade(region.db).applied == ["0007_reference_token"]
+    assert runner.upgrade(region.db).applied == ["0007_reference_token", "0008_lean_indexes"]
     start(region)                                   # fills the copy under the new token
     sent, _ = statements_of(region, lambda: start(region))
     reads = [s for s in sent if s.upper().startswith("SELECT")]

@@ -111,7 +111,7 @@ def _details(key: str, record: dict) -> str:
     if key == "start_ratio_vs_spiff":
         line = f"原生 {_ms(t['raw_spiff'])}；CarePath {_ms(t['carepath'])}"
         if "statements_only" in t:
-            line += (f"；其中仅内存 {_ms(t['in_memory'])}，仅语句（{t['statement_count']} 条并提交）"
+            line += (f"；其中仅内存 {_ms(t['in_memory'])}，仅语句（{t['statement_count']} 条，经 sqlite3 驱动重放并提交）"
                      f"{_ms(t['statements_only'])}；本技术栈上限 {t['ceiling_on_this_stack']}")
         return line + "。"
     if key == "complete_latency_ratio_200_vs_10":

@@ -92,7 +92,7 @@ def called_version_with_source(session: Session, process_id: str,
 def child_instance_ids(session: Session, instance_id: int, person_id: int | None) -> list[int]:
     """Instances started by a message this instance threw (`parent_instance_id`). Such an
     instance carries its sender's person, so for a person's instance the person index serves
-    the lookup (`parent_instance_id` itself is not indexed)."""
+    the lookup; otherwise the partial index on `parent_instance_id` does."""
     query = select(Instance.id).where(Instance.parent_instance_id == instance_id)
     if person_id is not None:
         query = query.where(Instance.person_id == person_id)

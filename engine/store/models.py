@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
-    JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint,
+    JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -17,6 +17,15 @@ SCHEMA_VERSION = 5
 
 class Base(DeclarativeBase):
     pass
+
+
+def where_set(name: str, *columns: str, present: str) -> Index:
+    """An index of only the rows whose `present` column is set (partial: `present IS NOT NULL`),
+    for a column most rows leave empty (a claimed task's assignee, a child instance's parent): a
+    row without it costs no index write. Any query comparing `present` to a value (`=`, `IN`, a
+    range) may use it, on SQLite and PostgreSQL alike (revision 0008_lean_indexes)."""
+    condition = text(f"{present} IS NOT NULL")
+    return Index(name, *columns, sqlite_where=condition, postgresql_where=condition)
 
 
 class SchemaInfo(Base):
@@ -176,7 +185,7 @@ class Instance(Base):
     __tablename__ = "instances"
     id: Mapped[int] = mapped_column(primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("pathway_versions.id"), index=True)
-    process_id: Mapped[str] = mapped_column(String(200), index=True)
+    process_id: Mapped[str] = mapped_column(String(200))     # (ix_instances_process_started leads with it)
     org_code: Mapped[str] = mapped_column(ForeignKey("org_units.code"), index=True)
     status: Mapped[str] = mapped_column(String(16))
     state: Mapped[bytes] = mapped_column(LargeBinary)
@@ -187,13 +196,15 @@ class Instance(Base):
     # The process variables as of the last save, for reads (detail pages, the person's journey)
     # that must not deserialize the workflow.
     variables: Mapped[dict | None] = mapped_column(JSON)
-    parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"), index=True)
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
+    parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     __mapper_args__ = {"version_id_col": lock_version}
     __table_args__ = (
+        where_set("ix_instances_parent_instance_id", "parent_instance_id", present="parent_instance_id"),
+        where_set("ix_instances_person_id", "person_id", present="person_id"),
         # The sweep's due query, `ORDER BY wake_at, id` included (revision 0002_due_order).
         Index("ix_instances_status_wake", "status", "wake_at", "id"),
         # Indicators: a programme's instances started in a window (schema v3).
@@ -205,7 +216,7 @@ class HumanTask(Base):
     """A user task as people see it: who may act, where, until when. Denormalized for inboxes."""
     __tablename__ = "human_tasks"
     id: Mapped[int] = mapped_column(primary_key=True)
-    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))    # (ix_human_tasks_instance_status)
     spiff_task_id: Mapped[str] = mapped_column(String(36), unique=True)
     element: Mapped[str] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(String(400))
@@ -214,7 +225,7 @@ class HumanTask(Base):
     org_code: Mapped[str] = mapped_column(String(32))
     org_path: Mapped[str] = mapped_column(String(400))
     status: Mapped[str] = mapped_column(String(16))
-    assignee: Mapped[str | None] = mapped_column(String(100), index=True)
+    assignee: Mapped[str | None] = mapped_column(String(100))
     candidate_users: Mapped[list] = mapped_column(JSON, default=list)
     candidate_roles: Mapped[list] = mapped_column(JSON, default=list)
     form_key: Mapped[str | None] = mapped_column(String(400))
@@ -224,7 +235,7 @@ class HumanTask(Base):
     # How the deadline was computed, so it can be recomputed when calendar data changes:
     # {"kind": "workdays", "n": 2, "start": ISO, "pauses": [[from, to], ...]} or {"kind": "fixed"}.
     due_basis: Mapped[dict | None] = mapped_column(JSON)
-    due_kind: Mapped[str | None] = mapped_column(String(16), index=True)
+    due_kind: Mapped[str | None] = mapped_column(String(16))
     due_source: Mapped[str | None] = mapped_column(String(200))
     due_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -242,6 +253,7 @@ class HumanTask(Base):
         Index("ix_human_tasks_escalation", "status", "next_escalation_at"),
         # Indicators: tasks completed in a window, by stage (schema v3).
         Index("ix_human_tasks_status_completed", "status", "completed_at", "stage"),
+        where_set("ix_human_tasks_assignee", "assignee", present="assignee"),
     )
 
 
@@ -266,8 +278,9 @@ class TaskGrant(Base):
     username: Mapped[str | None] = mapped_column(String(100))
     due_sort: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     __table_args__ = (
-        Index("ix_task_grants_scope_due", "role_code", "scope_code", "due_sort", "task_id"),
-        Index("ix_task_grants_user_due", "username", "due_sort", "task_id"),
+        # A grant is a role's or a user's: each index holds only its own kind.
+        where_set("ix_task_grants_scope_due", "role_code", "scope_code", "due_sort", "task_id", present="role_code"),
+        where_set("ix_task_grants_user_due", "username", "due_sort", "task_id", present="username"),
     )
 
 
@@ -355,7 +368,7 @@ class Event(Base):
     """Append-only log of what happened: instance started, task completed, timer fired..."""
     __tablename__ = "events"
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)     # (read by instance, then in time order)
     kind: Mapped[str] = mapped_column(String(40))
     instance_id: Mapped[int | None] = mapped_column(Integer, index=True)
     task_id: Mapped[int | None] = mapped_column(Integer)
