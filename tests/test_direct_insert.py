@@ -156,3 +156,29 @@ def test_a_start_sends_the_token_read_and_one_insert_per_table(started):
     verbs = [verb for n, verb in enumerate(verbs) if n == 0 or verb != verbs[n - 1]]
     assert verbs == ["SELECT token FROM", "INSERT INTO instances", "INSERT INTO human_tasks",
                      "INSERT INTO task_grants", "INSERT INTO events"], sent
+
+
+def test_a_session_used_for_several_transactions_sends_each_on_its_own(started):
+    """The connection is remembered per transaction: after a commit (or a savepoint rolled back)
+    the next statement goes where the session's next transaction is."""
+    ctx, outcome = started
+    row = {"at": datetime(2026, 11, 2, tzinfo=timezone.utc), "instance_id": outcome.instance, "task_id": None,
+           "actor": None, "detail": {}}
+    inserting = DirectInsert(Event.__table__)
+    session = ctx.db.session()
+    try:
+        inserting.one(session, {**row, "kind": "kept"})
+        session.commit()
+        inserting.one(session, {**row, "kind": "second_transaction"})
+        nested = session.begin_nested()
+        inserting.one(session, {**row, "kind": "in_savepoint"})
+        nested.rollback()
+        session.rollback()
+        inserting.one(session, {**row, "kind": "third_transaction"})
+        session.commit()
+    finally:
+        session.close()
+    with ctx.db.unit_of_work() as own:
+        kinds = list(own.scalars(select(Event.kind).where(Event.kind.in_(
+            ["kept", "second_transaction", "in_savepoint", "third_transaction"])).order_by(Event.id)))
+    assert kinds == ["kept", "third_transaction"]

@@ -298,7 +298,8 @@ def index_definition(db: Database, name: str) -> str | None:
 
 
 LEANED = {"ix_instances_parent_instance_id": "parent_instance_id", "ix_instances_person_id": "person_id",
-          "ix_human_tasks_assignee": "assignee", "ix_task_grants_scope_due": "role_code",
+          "ix_human_tasks_assignee": "assignee", "ix_human_tasks_status_completed": "completed_at",
+          "ix_task_grants_scope_due": "role_code",
           "ix_task_grants_user_due": "username"}
 DROPPED_BY_0008 = ["ix_instances_process_id", "ix_human_tasks_instance_id", "ix_human_tasks_due_kind", "ix_events_at"]
 

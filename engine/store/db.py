@@ -15,7 +15,7 @@ from . import grants as _grants  # noqa: F401  (grants follow their task's due_a
 from . import api as _api_tables  # noqa: F401  (registers the API client and idempotency tables)
 from . import notify as _notify_tables  # noqa: F401  (registers the notification tables)
 from . import simulations as _simulation_tables  # noqa: F401  (registers the stored forecasts)
-from . import reference
+from . import direct, reference
 from .models import SCHEMA_VERSION
 
 
@@ -57,6 +57,7 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.reference = reference.ReferenceCache()
         reference.install(self.engine, self._sessions, self.reference)
+        direct.install(self._sessions)
 
     @property
     def dialect(self) -> str:

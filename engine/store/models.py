@@ -251,8 +251,8 @@ class HumanTask(Base):
         Index("ix_human_tasks_status_due", "status", "due_at"),
         Index("ix_human_tasks_instance_status", "instance_id", "status"),
         Index("ix_human_tasks_escalation", "status", "next_escalation_at"),
-        # Indicators: tasks completed in a window, by stage (schema v3).
-        Index("ix_human_tasks_status_completed", "status", "completed_at", "stage"),
+        # Indicators: tasks completed in a window, by stage (schema v3); only ended tasks have one.
+        where_set("ix_human_tasks_status_completed", "status", "completed_at", "stage", present="completed_at"),
         where_set("ix_human_tasks_assignee", "assignee", present="assignee"),
     )
 

@@ -20,7 +20,7 @@ from threading import Lock
 
 from sqlalchemy import Column, Integer, String, Table, event, inspect
 
-from .direct import read_scalar
+from .direct import connection_of, read_scalar
 from .models import Base
 
 REFERENCE_TABLES = ("pathway_versions", "org_units", "roles", "calendar_layers")
@@ -118,7 +118,7 @@ def snapshot(session) -> Snapshot | None:
     cache = info.get(_CACHE)
     if cache is None or cache.available is False:
         return None
-    connection = session.connection()
+    connection = connection_of(session)
     if connection.info.get(_WRITTEN):
         return None
     if cache.available is None:     # a database not yet upgraded to 0007 is read directly

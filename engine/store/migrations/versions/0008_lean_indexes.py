@@ -15,7 +15,8 @@ indexes nothing needs and narrows those over sparse columns to the rows that hav
   by instance, `ix_events_instance_id`, then put in time order);
 - made partial (`WHERE <column> IS NOT NULL`), since queries only ever compare the column to a
   value: `ix_instances_parent_instance_id`, `ix_instances_person_id`, `ix_human_tasks_assignee`,
-  and the two inbox indexes, `ix_task_grants_scope_due` (role grants) and `ix_task_grants_user_due`
+  `ix_human_tasks_status_completed` (the indicators' window over ended tasks), and the two inbox
+  indexes, `ix_task_grants_scope_due` (role grants) and `ix_task_grants_user_due`
   (user grants): each grant row enters one of them, not both.
 
 Only indexes change; no row is touched (a database from before Alembic that never had one of
@@ -45,6 +46,7 @@ PARTIAL = {
     "ix_instances_parent_instance_id": ("instances", ["parent_instance_id"], "parent_instance_id"),
     "ix_instances_person_id": ("instances", ["person_id"], "person_id"),
     "ix_human_tasks_assignee": ("human_tasks", ["assignee"], "assignee"),
+    "ix_human_tasks_status_completed": ("human_tasks", ["status", "completed_at", "stage"], "completed_at"),
     "ix_task_grants_scope_due": ("task_grants", ["role_code", "scope_code", "due_sort", "task_id"], "role_code"),
     "ix_task_grants_user_due": ("task_grants", ["username", "due_sort", "task_id"], "username"),
 }
