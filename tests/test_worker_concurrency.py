@@ -219,6 +219,22 @@ def timers_fired(cli) -> Counter:
             .group_by(Event.instance_id)).all()))
 
 
+def wait_for_fired(cli, worker, count: int) -> None:
+    """Until the running `worker` has fired `count` timers, looking every few milliseconds through
+    one engine (a new one per look would take longer than the sweep has left: the kill that
+    follows must land mid-sweep)."""
+    db = Database(cli.env["CAREPATH_DATABASE_URL"])
+    query = select(func.count()).select_from(Event).where(Event.kind == "timer_fired")
+
+    def fired() -> bool:
+        with db.unit_of_work() as session:
+            return session.scalar(query) >= count
+    try:
+        wait_for(lambda: worker.poll() is None and fired(), "the sweep to get going", pause=0.005)
+    finally:
+        db.dispose()
+
+
 def due_instances(cli, now: datetime = DUE) -> list[int]:
     with database(cli) as session:
         return list(session.scalars(select(Instance.id).where(
@@ -410,8 +426,7 @@ def test_worker_and_horse_killed_mid_sweep_lose_and_double_nothing(cli, redis_ur
     with workers(cli, env, tmp_path) as pool:
         [killed_job] = enqueue_jobs(redis_url, "sweep", 1)
         worker = pool.start("--queue", SWEEPS, "--without-scheduler")
-        wait_for(lambda: worker.poll() is None and sum(timers_fired(cli).values()) >= 30,
-                 "the sweep to get going", pause=0.01)
+        wait_for_fired(cli, worker, 30)
         tree = kill_tree(worker)          # the worker, its work horse and rq's scheduler process
         assert len(tree) >= 2, "expected the worker and its work horse"
         fired_before = settled(lambda: timers_fired(cli))
@@ -447,8 +462,7 @@ def test_a_killed_work_horse_fails_its_job_and_the_retry_finishes_the_sweep(cli,
     with workers(cli, env, tmp_path) as pool:
         [job_id] = enqueue_jobs(redis_url, "sweep", 1)
         worker = pool.start("--queue", SWEEPS, "--without-scheduler")
-        wait_for(lambda: worker.poll() is None and sum(timers_fired(cli).values()) >= 30,
-                 "the sweep to get going", pause=0.01)
+        wait_for_fired(cli, worker, 30)
         horses = [pid for pid in process_tree(worker.pid)[1:] if process_group(pid) == pid]
         assert len(horses) == 1, "expected one work horse in a process group of its own"
         os.kill(horses[0], signal.SIGKILL)
