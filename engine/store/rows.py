@@ -10,6 +10,7 @@ instance) sees it exactly as before.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from sqlalchemy import Column, inspect
 from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
@@ -19,15 +20,17 @@ from .direct import DirectInsert
 
 @dataclass(frozen=True)
 class _Plan:
-    """How to insert one mapped class: its prebuilt INSERT, the attribute of each column with its
-    Python-side default, its autoincrement key and its version counter."""
+    """How to insert one mapped class: its prebuilt INSERT; for each column its attribute, its key
+    and what makes its Python-side default (None: no default); its autoincrement key and its
+    version counter."""
     statement: DirectInsert
-    columns: tuple[tuple[str, Column], ...]
+    columns: tuple[tuple[str, str, Callable[[], Any] | None], ...]
     key: str
     version: str | None
 
 
 _PLANS: dict[Mapper, _Plan] = {}
+_MISSING = object()
 
 
 def _plan(mapper: Mapper) -> _Plan:
@@ -38,21 +41,21 @@ def _plan(mapper: Mapper) -> _Plan:
         version = mapper.version_id_col
         plan = _PLANS[mapper] = _Plan(
             statement=DirectInsert(table),
-            columns=tuple((mapper.get_property_by_column(c).key, c) for c in table.columns
+            columns=tuple((mapper.get_property_by_column(c).key, c.key, _default(c)) for c in table.columns
                           if c is not key_column),
             key=mapper.get_property_by_column(key_column).key,
             version=mapper.get_property_by_column(version).key if version is not None else None)
     return plan
 
 
-def _default(column: Column):
+def _default(column: Column) -> Callable[[], Any] | None:
     default = column.default
     if default is None:
         return None
     if default.is_scalar:
-        return default.arg
+        return lambda value=default.arg: value
     if default.is_callable:
-        return default.arg(None)      # SQLAlchemy wraps a plain callable to take the context
+        return lambda make=default.arg: make(None)    # SQLAlchemy wraps a plain callable to take the context
     raise TypeError(f"{column}: only scalar or callable defaults can be inserted at once")
 
 
@@ -78,10 +81,11 @@ def insert_now(session: Session, obj, attach: bool = True) -> None:
     if plan.version is not None and given.get(plan.version) is None:
         given[plan.version] = 1
     values = {}
-    for attribute, column in plan.columns:
-        if attribute not in given:
-            given[attribute] = _default(column)
-        values[column.key] = given[attribute]
+    for attribute, key, default in plan.columns:
+        value = given.get(attribute, _MISSING)
+        if value is _MISSING:
+            value = given[attribute] = default() if default is not None else None
+        values[key] = value
     given[plan.key] = plan.statement.one(session, values)
     if attach:
         join(session, obj)
