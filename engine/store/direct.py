@@ -51,8 +51,8 @@ def connection_of(session: Session):
 
 
 class _Compiled:
-    """One INSERT for one dialect and column set: its SQL, the order its values go in (None: by
-    name), and each column's bind processor."""
+    """One INSERT for one dialect and column set: its SQL, whether its values go by position or by
+    name, their order, and each column's bind processor."""
     __slots__ = ("sql", "positional", "keys", "processors")
 
     def __init__(self, statement, dialect, keys: tuple[str, ...]):
@@ -118,7 +118,7 @@ class DirectInsert:
             cursor.close()
 
     def _for(self, dialect, keys: tuple[str, ...], returning: bool) -> _Compiled:
-        cache_key = (dialect.name, keys, returning)
+        cache_key = (type(dialect), dialect.paramstyle, keys, returning)     # (not per engine: no growth)
         found = self._compiled.get(cache_key)
         if found is None:
             statement = insert(self.table)
