@@ -18,7 +18,8 @@ from engine import accounts
 from engine.directory import load_directory, needs_rehash, verify_password
 from engine.runtime import services
 from engine.store import directory as directory_repo
-from engine.store.models import AuditEvent, Event, Membership, User
+from engine.store.audit import AuditEvent
+from engine.store.models import Event, Membership, User
 
 from conftest import BPMN, DATA, ROOT, SHANGHAI, Cli
 from web import MovableClock, WebClient, text_of

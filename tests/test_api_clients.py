@@ -20,7 +20,8 @@ from engine.directory import authenticate as password_check
 from engine.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from engine.runtime import services
 from engine.store.api import ApiClient
-from engine.store.models import AuditEvent, Membership, User
+from engine.store.audit import AuditEvent
+from engine.store.models import Membership, User
 from engine.worklist import inbox
 
 from conftest import SHANGHAI, T0, deploy_pathways

@@ -22,7 +22,8 @@ from engine.people import register_person
 from engine.runtime import outside, services
 from engine.runtime.instances import load
 from engine.store.migrations import runner
-from engine.store.models import AuditEvent, Event, Instance, Message
+from engine.store.audit import AuditEvent
+from engine.store.models import Event, Instance, Message
 
 from conftest import SHANGHAI, deploy_pathways, task_by_element
 from web import MovableClock, WebClient

@@ -20,7 +20,7 @@ from engine.fhir import resources as fhir
 from engine.fhir.schema import validator
 from engine.people import register_person
 from engine.runtime import services
-from engine.store.models import AuditEvent
+from engine.store.audit import AuditEvent
 
 from conftest import PATHWAYS, SHANGHAI, deploy_pathways
 from test_api import VILLAGE, token_for

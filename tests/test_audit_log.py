@@ -19,7 +19,8 @@ from engine.privacy.services import break_glass
 from engine.runtime import services
 from engine.store import audit as audit_repo
 from engine.store.directory import user_grants
-from engine.store.models import AuditEvent, Membership, OrgUnit, Person, User
+from engine.store.audit import AuditEvent
+from engine.store.models import Membership, OrgUnit, Person, User
 
 from conftest import SHANGHAI, deploy_pathways
 from pathway_steps import inbox_task

@@ -25,7 +25,7 @@ from engine.fhir.schema import SCHEMA_ENV, SchemaMissing, validator
 from engine.pathways import deploy_files
 from engine.privacy import services as privacy
 from engine.runtime import services
-from engine.store.models import AuditEvent
+from engine.store.audit import AuditEvent
 
 from conftest import BPMN, DATABASE_FIXTURES, SHANGHAI
 from test_person_journey import nov, open_task, person_id, student  # noqa: F401  (`student` is a fixture)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from engine.store.models import AuditEvent, LoginAttempt
+from engine.store.audit import AuditEvent, LoginAttempt
 
 from conftest import SHANGHAI
 from web import MovableClock, WebClient, text_of

@@ -17,7 +17,7 @@ from engine.privacy import services as privacy
 from engine.privacy.rules import ConsentView, may_break_glass, may_manage_consent, reading
 from engine.privacy.tiers import DataTiers, declared_tiers, split_by_tier
 from engine.runtime import services
-from engine.store.models import AuditEvent
+from engine.store.audit import AuditEvent
 
 from conftest import BPMN, SHANGHAI, T0
 from web import MovableClock, WebClient, text_of

@@ -1,4 +1,4 @@
-"""SQL for the audit log (append-only, enforced by the database) and sign-in attempts.
+"""The audit log (append-only, enforced by the database) and sign-in attempts: their tables and SQL.
 
 `ORIGIN` is where the current actor acts from — "web 10.0.0.7" set by the web layer for each
 request, "cli" by the command line, "worker" by background workers — written with every audit
@@ -8,12 +8,40 @@ from __future__ import annotations
 from contextvars import ContextVar
 from datetime import datetime
 
-from sqlalchemy import and_, exists, false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import JSON, Boolean, Index, Integer, String, and_, exists, false, func, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .models import AuditEvent, Instance, LoginAttempt, Membership, OrgUnit, Person, User
+from .models import Base, Instance, Membership, OrgUnit, Person, User
+from .types import UTCDateTime
 
 ORIGIN: ContextVar[str | None] = ContextVar("carepath_origin", default=None)
+
+
+class AuditEvent(Base):
+    """Append-only record of who did or read what, when and from where: reads of person records
+    and clinical data, writes, assignments, escalation actions, deploys, sign-ins. `origin` is
+    where the actor acted from ("web 10.0.0.7", "cli", "worker")."""
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str | None] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    person_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    target: Mapped[str | None] = mapped_column(String(200))
+    origin: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class LoginAttempt(Base):
+    """One sign-in attempt, kept to throttle guessing by username and by origin."""
+    __tablename__ = "login_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    username: Mapped[str] = mapped_column(String(100))
+    origin: Mapped[str | None] = mapped_column(String(200))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    __table_args__ = (Index("ix_login_attempts_user", "username", "at"),
+                      Index("ix_login_attempts_origin", "origin", "at"))
 
 
 def append(session: Session, at: datetime, actor: str | None, action: str, *,

@@ -15,6 +15,7 @@ from . import grants as _grants  # noqa: F401  (grants follow their task's due_a
 from . import api as _api_tables  # noqa: F401  (registers the API client and idempotency tables)
 from . import notify as _notify_tables  # noqa: F401  (registers the notification tables)
 from . import simulations as _simulation_tables  # noqa: F401  (registers the stored forecasts)
+from . import audit as _audit_tables  # noqa: F401  (registers the audit log and sign-in attempts)
 from . import direct, reference
 from .models import SCHEMA_VERSION
 

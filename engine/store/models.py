@@ -376,33 +376,6 @@ class Event(Base):
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
-class AuditEvent(Base):
-    """Append-only record of who did or read what, when and from where: reads of person records
-    and clinical data, writes, assignments, escalation actions, deploys, sign-ins. `origin` is
-    where the actor acted from ("web 10.0.0.7", "cli", "worker")."""
-    __tablename__ = "audit_log"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    actor: Mapped[str | None] = mapped_column(String(100), index=True)
-    action: Mapped[str] = mapped_column(String(40))
-    person_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    target: Mapped[str | None] = mapped_column(String(200))
-    origin: Mapped[str | None] = mapped_column(String(200))
-    detail: Mapped[dict] = mapped_column(JSON, default=dict)
-
-
-class LoginAttempt(Base):
-    """One sign-in attempt, kept to throttle guessing by username and by origin."""
-    __tablename__ = "login_attempts"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-    username: Mapped[str] = mapped_column(String(100))
-    origin: Mapped[str | None] = mapped_column(String(200))
-    ok: Mapped[bool] = mapped_column(Boolean)
-    __table_args__ = (Index("ix_login_attempts_user", "username", "at"),
-                      Index("ix_login_attempts_origin", "origin", "at"))
-
-
 class TaskDraft(Base):
     """What a user typed into a task's form and saved without completing; one per task and user."""
     __tablename__ = "task_drafts"

@@ -71,6 +71,7 @@ def target_metadata():
     from .. import notify  # noqa: F401  (registers the notification tables)
     from .. import api  # noqa: F401  (registers the API client and idempotency tables)
     from .. import simulations  # noqa: F401  (registers the stored forecasts)
+    from .. import audit  # noqa: F401  (registers the audit log and sign-in attempts)
     from ..models import Base
     return Base.metadata
 
