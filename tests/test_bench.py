@@ -75,7 +75,9 @@ def test_tiny_bench_writes_every_figure_with_its_goal_and_scale(tmp_path):
     assert start["statement_count"] >= 5 and start["driver_executions"] >= start["statement_count"]
     assert start["statements_only"]["n"] == start["in_memory"]["n"] == start["carepath"]["n"] \
         == start["raw_spiff"]["n"]
-    assert 0 < start["ceiling_on_this_stack"] < 1
+    # The bound leaves out CarePath's glue, so it lies above the figure itself. (It may pass 1 now
+    # that the statements go through the driver: raw SpiffWorkflow serializes the whole spec.)
+    assert printed["figures"]["start_ratio_vs_spiff"]["value"] < start["ceiling_on_this_stack"]
     forecast = printed["figures"]["forecast_minutes_10k_year"]
     assert forecast["status"] == "measured" and forecast["scale"]["cohort"] == 20
     assert forecast["timings"]["people"] == 20 and forecast["timings"]["completed"] > 0
