@@ -35,7 +35,6 @@ _READ_TOKEN = "SELECT token FROM reference_token WHERE id = 1"      # through th
 # session.info / connection.info keys
 _CACHE = "reference_cache"            # the Database's ReferenceCache (sessions it makes carry it)
 _SNAPSHOT = "reference_snapshot"      # the Snapshot this unit of work reads through
-_CONNECTION = "reference_connection"  # that unit of work's connection.info
 _WRITTEN = "reference_written"        # connection.info: this transaction changed reference data
 
 _WRITTEN_TABLE = re.compile(r'\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?)\s+"?(\w+)',
@@ -89,7 +88,6 @@ def install(engine, sessions, cache: ReferenceCache) -> None:
 def _forget(session, transaction) -> None:
     if transaction.parent is None:
         session.info.pop(_SNAPSHOT, None)
-        session.info.pop(_CONNECTION, None)
 
 
 def _watch_writes(connection, _cursor, statement, _parameters, _context, _executemany) -> None:
@@ -114,7 +112,7 @@ def snapshot(session) -> Snapshot | None:
     info = session.info
     found = info.get(_SNAPSHOT)
     if found is not None:
-        return None if info[_CONNECTION].get(_WRITTEN) else found
+        return None if connection_of(session).info.get(_WRITTEN) else found
     cache = info.get(_CACHE)
     if cache is None or cache.available is False:
         return None
@@ -129,7 +127,6 @@ def snapshot(session) -> Snapshot | None:
     if token is None:
         return None
     found = info[_SNAPSHOT] = cache.snapshot_for(token)
-    info[_CONNECTION] = connection.info
     return found
 
 

@@ -3,7 +3,8 @@
 A pathway start writes an instance and its first task in the transaction that creates them. Through
 `session.add` + `flush` each costs the ORM's whole flush machinery (dependency sort, state
 bookkeeping, a freshly generated statement); here each is one prebuilt INSERT sent through the
-driver on the session's connection (`direct.DirectInsert`), and the object then joins the session as though it had just been loaded, so the rest
+driver on the session's connection (`direct.DirectInsert`). The object then joins the session as
+though it had just been loaded (at once, or later with `join` when it changes again), so the rest
 of the unit of work (a later change to its status, `session.get`, the version check on an
 instance) sees it exactly as before.
 """
